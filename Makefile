@@ -1,0 +1,28 @@
+# Quick start: `make demo` and `make test`. Both create .venv if it is missing.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-test.txt setup.py tools/install_dev_path.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip<27"
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-test.txt
+	$(PY) tools/install_dev_path.py
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m official.align.demo --workdir=runs/demo
+
+test: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/input_pipeline.py
+
+clean:
+	rm -rf $(VENV) runs
