@@ -1,4 +1,17 @@
-"""Shared pytest set-up: quiet TensorFlow, a CPU split into logical devices."""
+"""Shared pytest set-up.
+
+TensorFlow is quietened, and the host CPU is split into 4 logical devices
+before any test touches the runtime, so distribution tests can build a
+`MirroredStrategy` over "CPU:0".."CPU:3". Single-device code uses CPU:0.
+"""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+NUM_LOGICAL_CPUS = 4
+
+_cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    _cpu, [tf.config.LogicalDeviceConfiguration()] * NUM_LOGICAL_CPUS)
