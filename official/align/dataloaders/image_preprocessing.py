@@ -1,0 +1,226 @@
+# Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
+"""In-graph image decoding and augmentation for ALIGN (paper §3 and §5).
+
+Training: resize the shorter side to `resize_size` (346), take a random
+`crop_size` x `crop_size` (289) crop, random horizontal flip.
+Evaluation: resize the shorter side to `resize_size`, central crop.
+
+Both are done as "crop the matching window of the original image, then resize
+the window to `crop_size`": a `crop_size` crop of the resized image is a
+`crop_size * short_side / resize_size` window of the original. For JPEG the
+window is decoded with the fused `tf.image.decode_and_crop_jpeg` (only the
+window's blocks are decoded) after reading the size from
+`tf.image.extract_jpeg_shape`. PNG, GIF (first frame) and BMP go through
+`tf.image.decode_image`. Grayscale and CMYK JPEGs come out as RGB.
+
+All functions work on one (unbatched) encoded image so they can run inside
+`tf.data.Dataset.map`. Randomness is stateless: pass a `seed` int32 [2]
+tensor (e.g. `[global_seed, record_index]`) and the result does not depend on
+map parallelism.
+"""
+from typing import Optional, Tuple
+
+import gin
+import tensorflow as tf
+
+# Leading bytes of the formats we decode.
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG"
+GIF_MAGIC = b"GIF8"
+BMP_MAGIC = b"BM"
+
+PIXEL_RANGES = ("unit", "symmetric")  # [0, 1] or [-1, 1].
+
+
+def is_jpeg(image_bytes: tf.Tensor) -> tf.Tensor:
+  """bool scalar: do the string scalar `image_bytes` start like a JPEG?"""
+  return tf.equal(tf.strings.substr(image_bytes, 0, 3), JPEG_MAGIC)
+
+
+def is_supported_format(image_bytes: tf.Tensor) -> tf.Tensor:
+  """bool scalar: JPEG, PNG, GIF or BMP magic bytes at the start."""
+  return tf.reduce_any(
+      tf.stack([
+          is_jpeg(image_bytes),
+          tf.equal(tf.strings.substr(image_bytes, 0, 4), PNG_MAGIC),
+          tf.equal(tf.strings.substr(image_bytes, 0, 4), GIF_MAGIC),
+          tf.equal(tf.strings.substr(image_bytes, 0, 2), BMP_MAGIC),
+      ]))
+
+
+def _uint_be(image_bytes, offset, length):
+  """Big-endian unsigned int from `length` (2 or 4) bytes at `offset`."""
+  raw = tf.io.decode_raw(tf.strings.substr(image_bytes, offset, length),
+                         tf.uint8)
+  raw = tf.cast(raw, tf.int64)
+  weights = tf.constant([256**(length - 1 - i) for i in range(length)],
+                        tf.int64)
+  # Short strings (truncated headers) give fewer bytes: pad with zeros.
+  raw = tf.pad(raw, [[0, length - tf.shape(raw)[0]]])
+  return tf.reduce_sum(raw * weights)
+
+
+def _uint_le(image_bytes, offset, length):
+  raw = tf.io.decode_raw(tf.strings.substr(image_bytes, offset, length),
+                         tf.uint8)
+  raw = tf.cast(raw, tf.int64)
+  weights = tf.constant([256**i for i in range(length)], tf.int64)
+  raw = tf.pad(raw, [[0, length - tf.shape(raw)[0]]])
+  return tf.reduce_sum(raw * weights)
+
+
+def header_has_zero_size(image_bytes: tf.Tensor) -> tf.Tensor:
+  """bool scalar: a PNG/GIF/BMP header declaring a zero width or height.
+
+  Cheap (no decoding): reads the size fields of the header. JPEG headers are
+  not parsed here (a JPEG with a zero-sized frame fails to decode and is
+  counted as a decode error); use the record's width/height metadata for that.
+  Empty strings count as zero-sized.
+
+  Args:
+    image_bytes: string scalar, the encoded image.
+
+  Returns:
+    bool scalar.
+  """
+  prefix4 = tf.strings.substr(image_bytes, 0, 4)
+  prefix2 = tf.strings.substr(image_bytes, 0, 2)
+  png = tf.equal(prefix4, PNG_MAGIC)
+  gif = tf.equal(prefix4, GIF_MAGIC)
+  bmp = tf.equal(prefix2, BMP_MAGIC)
+
+  def png_zero():
+    return tf.logical_or(
+        tf.equal(_uint_be(image_bytes, 16, 4), 0),
+        tf.equal(_uint_be(image_bytes, 20, 4), 0))
+
+  def gif_zero():
+    return tf.logical_or(
+        tf.equal(_uint_le(image_bytes, 6, 2), 0),
+        tf.equal(_uint_le(image_bytes, 8, 2), 0))
+
+  def bmp_zero():
+    # Height is signed (negative = top-down); zero is what matters.
+    return tf.logical_or(
+        tf.equal(_uint_le(image_bytes, 18, 4), 0),
+        tf.equal(_uint_le(image_bytes, 22, 4), 0))
+
+  empty = tf.equal(tf.strings.length(image_bytes), 0)
+  return tf.case([(empty, lambda: tf.constant(True)), (png, png_zero),
+                  (gif, gif_zero), (bmp, bmp_zero)],
+                 default=lambda: tf.constant(False), exclusive=False)
+
+
+def _crop_window(height: tf.Tensor, width: tf.Tensor, resize_size: int,
+                 crop_size: int, random: bool,
+                 seed: Optional[tf.Tensor]) -> Tuple[tf.Tensor, ...]:
+  """Window (y, x, h, w) int32 of the original matching a crop of the resize.
+
+  Args:
+    height: int32 scalar, original height in pixels.
+    width: int32 scalar, original width in pixels.
+    resize_size: target length of the shorter side after resizing.
+    crop_size: side of the square crop taken from the resized image.
+    random: random offset (training) or centred (evaluation).
+    seed: int32 [2] stateless seed, used when `random`.
+
+  Returns:
+    Four int32 scalars: offset_y, offset_x, window_h, window_w.
+  """
+  short = tf.cast(tf.minimum(height, width), tf.float32)
+  side = tf.cast(tf.round(short * (crop_size / resize_size)), tf.int32)
+  side = tf.clip_by_value(side, 1, tf.minimum(height, width))
+  max_y = height - side
+  max_x = width - side
+  if random:
+    u = tf.random.stateless_uniform([2], seed=seed, dtype=tf.float32)
+    off_y = tf.cast(tf.floor(u[0] * tf.cast(max_y + 1, tf.float32)), tf.int32)
+    off_x = tf.cast(tf.floor(u[1] * tf.cast(max_x + 1, tf.float32)), tf.int32)
+    off_y = tf.minimum(off_y, max_y)
+    off_x = tf.minimum(off_x, max_x)
+  else:
+    off_y = max_y // 2
+    off_x = max_x // 2
+  return off_y, off_x, side, side
+
+
+def _decode_window(image_bytes, resize_size, crop_size, random, seed):
+  """Decodes the crop window; uint8 [h, w, 3]."""
+
+  def jpeg():
+    shape = tf.image.extract_jpeg_shape(image_bytes, output_type=tf.int32)
+    y, x, h, w = _crop_window(shape[0], shape[1], resize_size, crop_size,
+                              random, seed)
+    return tf.image.decode_and_crop_jpeg(
+        image_bytes, tf.stack([y, x, h, w]), channels=3,
+        dct_method="INTEGER_FAST")
+
+  def other():
+    image = tf.image.decode_image(image_bytes, channels=3,
+                                  expand_animations=False, dtype=tf.uint8)
+    image.set_shape([None, None, 3])
+    shape = tf.shape(image)
+    y, x, h, w = _crop_window(shape[0], shape[1], resize_size, crop_size,
+                              random, seed)
+    return tf.image.crop_to_bounding_box(image, y, x, h, w)
+
+  return tf.cond(is_jpeg(image_bytes), jpeg, other)
+
+
+def _to_range(image: tf.Tensor, pixel_range: str) -> tf.Tensor:
+  image = image / 255.0
+  if pixel_range == "symmetric":
+    image = image * 2.0 - 1.0
+  elif pixel_range != "unit":
+    raise ValueError(f"pixel_range must be one of {PIXEL_RANGES}, "
+                     f"got {pixel_range!r}")
+  return image
+
+
+@gin.configurable
+def preprocess_image(image_bytes: tf.Tensor,
+                     is_training: bool,
+                     resize_size: int = 346,
+                     crop_size: int = 289,
+                     random_flip: bool = True,
+                     pixel_range: str = "unit",
+                     seed: Optional[tf.Tensor] = None) -> tf.Tensor:
+  """Decodes and augments one encoded image.
+
+  Args:
+    image_bytes: string scalar; JPEG, PNG, GIF (first frame) or BMP.
+    is_training: random crop + flip if True, central crop otherwise.
+    resize_size: shorter side after the (virtual) resize, pixels.
+    crop_size: output side, pixels.
+    random_flip: random horizontal flip (training only).
+    pixel_range: "unit" for [0, 1] or "symmetric" for [-1, 1].
+    seed: int32 [2] stateless seed for the training randomness; required when
+      `is_training`.
+
+  Returns:
+    float32 [crop_size, crop_size, 3], RGB in `pixel_range`.
+
+  Raises:
+    tf.errors.InvalidArgumentError at run time for undecodable bytes.
+  """
+  if pixel_range not in PIXEL_RANGES:
+    raise ValueError(f"pixel_range must be one of {PIXEL_RANGES}, "
+                     f"got {pixel_range!r}")
+  if is_training and seed is None:
+    raise ValueError("A stateless `seed` is required when is_training.")
+  if seed is not None:
+    seed = tf.cast(seed, tf.int32)
+    crop_seed = seed
+    flip_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+  else:
+    crop_seed = flip_seed = None
+  window = _decode_window(image_bytes, resize_size, crop_size, is_training,
+                          crop_seed)
+  image = tf.image.resize(window, [crop_size, crop_size],
+                          method=tf.image.ResizeMethod.BILINEAR,
+                          antialias=False)
+  if is_training and random_flip:
+    image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+  image = _to_range(image, pixel_range)
+  image.set_shape([crop_size, crop_size, 3])
+  return tf.cast(image, tf.float32)

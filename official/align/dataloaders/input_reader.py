@@ -1,0 +1,428 @@
+# Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
+"""tf.data input pipeline over image/alt-text shards.
+
+Reads img2dataset TFRecord shards (pure graph) or webdataset tar shards
+(a `tf.data.Dataset.from_generator` over `tarfile`, converted to the same
+`tf.train.Example` records), decodes and augments images
+(`image_preprocessing`), tokenizes captions (`text_preprocessing`) and batches.
+
+Use from a training loop as
+
+  reader = InputReader(file_pattern=..., global_batch_size=..., ...)
+  dist_ds = strategy.distribute_datasets_from_function(reader)
+
+(`reader(input_context)` returns the per-replica batched dataset of this input
+pipeline).
+
+Batches are dicts:
+  image:           float32 [B, image_size, image_size, 3], in `pixel_range`.
+  input_word_ids:  int32 [B, seq_length].
+  input_mask:      int32 [B, seq_length].
+  input_type_ids:  int32 [B, seq_length].
+  skipped_records: int64 [len(SKIP_REASONS)], cumulative count, per reason,
+                   of the records this input pipeline has dropped so far
+                   (up to the last record of the batch).
+  key, text:       string [B], only with `return_text=True`.
+
+Skipped records. Bad records never stop the pipeline; each is counted under
+the first reason of `SKIP_REASONS` that applies:
+  missing_feature       the image or caption feature is absent.
+  invalid_utf8          the caption is not valid UTF-8.
+  empty_caption         the caption is empty or only whitespace.
+  zero_size_image       empty image bytes, zero width/height in the record's
+                        metadata or in a PNG/GIF/BMP header.
+  unknown_image_format  no JPEG/PNG/GIF/BMP magic bytes.
+  decode_error          the bytes fail to decode (truncated or corrupt image,
+                        or an unparsable record).
+The first five are checked in-graph before decoding. For decode errors,
+records are numbered (`enumerate`) before an order-preserving decode `map`,
+`ignore_errors()` drops the failures, and a `scan` counts the gaps in the
+numbering. A decode failure is therefore counted when the next record that
+decodes arrives (failures after the last good record of a finite dataset are
+not counted). In training the data repeats, and counts keep growing across
+epochs. The counters are per input pipeline: under
+`distribute_datasets_from_function`, replicas fed by the same pipeline see the
+same cumulative counter, so take the max over those replicas and sum over
+pipelines (`total_skipped` does it for the usual one-pipeline-per-host case).
+"""
+import json
+import os
+import random as _py_random
+import tarfile
+from typing import Dict, Optional, Sequence
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from official.align.dataloaders import image_preprocessing
+from official.align.dataloaders import shard_format
+from official.align.dataloaders import text_preprocessing
+
+SKIP_REASONS = ("missing_feature", "invalid_utf8", "empty_caption",
+                "zero_size_image", "unknown_image_format", "decode_error")
+_DECODE_ERROR = SKIP_REASONS.index("decode_error")
+SHARD_FORMATS = ("tfrecord", "webdataset")
+_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "gif", "bmp", "webp")
+
+
+def skip_counts_to_dict(counts) -> Dict[str, int]:
+  """int [len(SKIP_REASONS)] -> {reason: count} (for logging)."""
+  counts = np.asarray(counts)
+  return {name: int(c) for name, c in zip(SKIP_REASONS, counts)}
+
+
+def total_skipped(per_replica_counts: Sequence) -> np.ndarray:
+  """Totals the `skipped_records` of the local replicas of one host.
+
+  Args:
+    per_replica_counts: the `skipped_records` of each local replica (e.g.
+      `strategy.experimental_local_results(batch["skipped_records"])`), all
+      fed by this host's single input pipeline.
+
+  Returns:
+    int64 [len(SKIP_REASONS)]: the pipeline's cumulative counts (max over the
+    replicas, since they share the pipeline).
+  """
+  return np.max(np.stack([np.asarray(c) for c in per_replica_counts]), axis=0)
+
+
+def list_shards(file_pattern) -> list:
+  """Sorted files matching a glob (or a list/comma-separated globs)."""
+  if isinstance(file_pattern, str):
+    file_pattern = file_pattern.split(",")
+  files = []
+  for pattern in file_pattern:
+    files.extend(tf.io.gfile.glob(pattern))
+  files = sorted(set(files))
+  if not files:
+    raise ValueError(f"No files match {file_pattern!r}.")
+  return files
+
+
+def iterate_webdataset_tar(path, keys: shard_format.FeatureKeys =
+                           shard_format.DEFAULT_KEYS):
+  """Yields serialized `tf.train.Example`s from one webdataset tar shard.
+
+  Members `{key}.jpg` (or another image extension), `{key}.txt` and
+  `{key}.json` (img2dataset metadata with `width`/`height`) with the same key
+  form one record; a missing member becomes a missing feature.
+
+  Args:
+    path: the tar file (any `tf.io.gfile` path); bytes or str.
+    keys: feature names of the records produced.
+
+  Yields:
+    bytes, serialized `tf.train.Example` in the img2dataset layout.
+  """
+  if isinstance(path, bytes):
+    path = path.decode("utf-8")
+
+  def emit(key, parts):
+    width = height = None
+    if "json" in parts:
+      try:
+        meta = json.loads(parts["json"])
+        width, height = meta.get("width"), meta.get("height")
+        width = int(width) if width is not None else None
+        height = int(height) if height is not None else None
+      except (ValueError, TypeError, AttributeError):
+        width = height = None
+    image = None
+    for ext in _IMAGE_EXTENSIONS:
+      if ext in parts:
+        image = parts[ext]
+        break
+    return shard_format.make_example(
+        key, image, parts.get("txt"), width, height,
+        keys=keys).SerializeToString()
+
+  with tf.io.gfile.GFile(path, "rb") as f:
+    try:
+      with tarfile.open(fileobj=f, mode="r|*") as tar:
+        current_key, parts = None, {}
+        for member in tar:
+          if not member.isfile():
+            continue
+          dirname, basename = os.path.split(member.name)
+          if "." not in basename:
+            continue
+          stem, ext = basename.split(".", 1)
+          key = os.path.join(dirname, stem)
+          if key != current_key and current_key is not None:
+            yield emit(current_key, parts)
+            parts = {}
+          current_key = key
+          parts[ext.lower()] = tar.extractfile(member).read()
+        if current_key is not None:
+          yield emit(current_key, parts)
+    except (tarfile.TarError, EOFError, OSError):
+      # A truncated tar ends the shard; records read so far are kept.
+      return
+
+
+def _check_record(features, keys, image_key, text_key):
+  """Reason index (int32 scalar, -1 if fine) of a parsed record."""
+  del keys
+  has_image = tf.size(features[image_key]) > 0
+  has_text = tf.size(features[text_key]) > 0
+  image = tf.cond(has_image, lambda: features[image_key][0],
+                  lambda: tf.constant(b""))
+  text = tf.cond(has_text, lambda: features[text_key][0],
+                 lambda: tf.constant(b""))
+  valid_utf8 = tf.equal(
+      tf.strings.unicode_transcode(
+          text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD),
+      text)
+  blank = tf.strings.regex_full_match(text, r"[\s\p{Z}]*")
+  meta_zero = tf.logical_or(
+      tf.reduce_any(tf.equal(features["_width"], 0)),
+      tf.reduce_any(tf.equal(features["_height"], 0)))
+  zero_size = tf.logical_or(meta_zero,
+                            image_preprocessing.header_has_zero_size(image))
+  unknown = tf.logical_not(image_preprocessing.is_supported_format(image))
+  conditions = tf.stack([
+      tf.logical_not(tf.logical_and(has_image, has_text)),
+      tf.logical_not(valid_utf8),
+      blank,
+      zero_size,
+      unknown,
+  ])
+  first = tf.argmax(tf.cast(conditions, tf.int32), output_type=tf.int32)
+  return tf.where(tf.reduce_any(conditions), first, -1), image, text
+
+
+@gin.configurable
+class InputReader:
+  """Builds the per-input-pipeline `tf.data.Dataset` of ALIGN batches."""
+
+  def __init__(self,
+               file_pattern,
+               global_batch_size: int,
+               is_training: bool,
+               vocab_file: Optional[str] = None,
+               tokenizer: Optional[text_preprocessing.TextTokenizer] = None,
+               seq_length: int = 64,
+               lower_case: bool = True,
+               image_size: int = 289,
+               resize_size: int = 346,
+               random_flip: bool = True,
+               pixel_range: str = "unit",
+               shard_format_name: str = "tfrecord",
+               feature_keys: shard_format.FeatureKeys = (
+                   shard_format.DEFAULT_KEYS),
+               shuffle_buffer_size: int = 10_000,
+               cycle_length: int = 8,
+               repeat: Optional[bool] = None,
+               drop_remainder: bool = True,
+               deterministic: bool = False,
+               seed: Optional[int] = None,
+               return_text: bool = False):
+    """Configures the reader.
+
+    Args:
+      file_pattern: glob (`tf.io.gfile`), comma-separated globs or list.
+      global_batch_size: batch over all replicas; each replica gets
+        `input_context.get_per_replica_batch_size(global_batch_size)` (the
+        whole batch without an input context).
+      is_training: shuffle, repeat, random crop + flip; else central crop,
+        file order, one pass.
+      vocab_file: vocab.txt for a new `TextTokenizer` (if `tokenizer` is None).
+      tokenizer: a `TextTokenizer` to use instead of `vocab_file`.
+      seq_length: tokens per caption (with [CLS]/[SEP]); paper: 64.
+      lower_case: lower-case captions (new tokenizer only).
+      image_size: output side in pixels (paper: 289).
+      resize_size: shorter side of the resize the crop is taken from (346).
+      random_flip: random horizontal flip in training.
+      pixel_range: "unit" ([0, 1]) or "symmetric" ([-1, 1]).
+      shard_format_name: "tfrecord" (img2dataset) or "webdataset" (tar).
+      feature_keys: record feature names.
+      shuffle_buffer_size: records in the shuffle buffer (training).
+      cycle_length: shards read concurrently.
+      repeat: repeat forever; defaults to `is_training`.
+      drop_remainder: drop the last partial batch (static batch dimension).
+      deterministic: fixed seed (`seed` or 0) and ordered interleave/maps, so
+        two runs give identical batches.
+      seed: shuffle/augmentation seed; random if None and not deterministic.
+      return_text: also return `key` and `text` string [B] features.
+    """
+    if shard_format_name not in SHARD_FORMATS:
+      raise ValueError(f"shard_format_name must be in {SHARD_FORMATS}.")
+    if tokenizer is None:
+      if vocab_file is None:
+        raise ValueError("Pass either `tokenizer` or `vocab_file`.")
+      tokenizer = text_preprocessing.TextTokenizer(
+          vocab_file, seq_length=seq_length, lower_case=lower_case)
+    self._files = list_shards(file_pattern)
+    self._global_batch_size = global_batch_size
+    self._is_training = is_training
+    self._tokenizer = tokenizer
+    self._image_size = image_size
+    self._resize_size = resize_size
+    self._random_flip = random_flip
+    self._pixel_range = pixel_range
+    self._shard_format = shard_format_name
+    self._keys = feature_keys
+    self._shuffle_buffer_size = shuffle_buffer_size
+    self._cycle_length = cycle_length
+    self._repeat = is_training if repeat is None else repeat
+    self._drop_remainder = drop_remainder
+    self._deterministic = deterministic
+    if seed is None:
+      seed = 0 if deterministic else _py_random.SystemRandom().randrange(2**31)
+    self._seed = int(seed)
+    self._return_text = return_text
+
+  @property
+  def tokenizer(self) -> text_preprocessing.TextTokenizer:
+    return self._tokenizer
+
+  def _read_records(self, filenames: tf.data.Dataset) -> tf.data.Dataset:
+    """Dataset of serialized records from a dataset of file names."""
+    if self._shard_format == "tfrecord":
+      read = tf.data.TFRecordDataset
+    else:
+      keys = self._keys
+
+      def read(filename):
+        return tf.data.Dataset.from_generator(
+            lambda f: iterate_webdataset_tar(f, keys),
+            output_signature=tf.TensorSpec([], tf.string),
+            args=(filename,))
+    return filenames.interleave(
+        read,
+        cycle_length=self._cycle_length,
+        block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=self._deterministic)
+
+  def _parse_and_decode(self, index, serialized):
+    """Number, record -> dict with `index`, `reason`, `image`, `text`, `key`."""
+    keys = self._keys
+    spec = {
+        keys.image: tf.io.RaggedFeature(tf.string),
+        keys.text: tf.io.RaggedFeature(tf.string),
+        keys.key: tf.io.RaggedFeature(tf.string),
+        keys.width: tf.io.RaggedFeature(tf.int64),
+        keys.height: tf.io.RaggedFeature(tf.int64),
+    }
+    parsed = tf.io.parse_single_example(serialized, spec)
+    features = dict(parsed)
+    features["_width"] = parsed[keys.width]
+    features["_height"] = parsed[keys.height]
+    reason, image_bytes, text = _check_record(features, keys, keys.image,
+                                              keys.text)
+    seed = tf.stack([
+        tf.constant(self._seed % (2**31), tf.int32),
+        tf.cast(index % (2**31), tf.int32)
+    ])
+
+    def decode():
+      return image_preprocessing.preprocess_image(
+          image_bytes,
+          is_training=self._is_training,
+          resize_size=self._resize_size,
+          crop_size=self._image_size,
+          random_flip=self._random_flip,
+          pixel_range=self._pixel_range,
+          seed=seed)
+
+    def dummy():
+      return tf.zeros([self._image_size, self._image_size, 3], tf.float32)
+
+    image = tf.cond(reason < 0, decode, dummy)
+    key = tf.cond(
+        tf.size(parsed[keys.key]) > 0, lambda: parsed[keys.key][0],
+        lambda: tf.constant(b""))
+    return {"index": index, "reason": reason, "image": image, "text": text,
+            "key": key}
+
+  @staticmethod
+  def _count_skips(state, element):
+    """`scan` step: cumulative counts per reason, from reasons and gaps."""
+    last_index, counts = state
+    index = element["index"]
+    gap = index - last_index - 1  # Records lost to decode errors.
+    counts = counts + gap * tf.one_hot(_DECODE_ERROR, len(SKIP_REASONS),
+                                       dtype=tf.int64)
+    reason = element["reason"]
+    counts = counts + tf.cast(reason >= 0, tf.int64) * tf.one_hot(
+        tf.maximum(reason, 0), len(SKIP_REASONS), dtype=tf.int64)
+    out = dict(element)
+    out["skipped_records"] = counts
+    return (index, counts), out
+
+  def _tokenize_batch(self, batch):
+    out = {"image": batch["image"]}
+    out.update(self._tokenizer(batch["text"]))
+    out["skipped_records"] = tf.reduce_max(batch["skipped_records"], axis=0)
+    if self._return_text:
+      out["key"] = batch["key"]
+      out["text"] = batch["text"]
+    return out
+
+  def __call__(
+      self,
+      input_context: Optional[tf.distribute.InputContext] = None
+  ) -> tf.data.Dataset:
+    """The dataset of this input pipeline (see the module docstring)."""
+    batch_size = self._global_batch_size
+    num_pipelines, pipeline_id = 1, 0
+    if input_context is not None:
+      batch_size = input_context.get_per_replica_batch_size(batch_size)
+      num_pipelines = input_context.num_input_pipelines
+      pipeline_id = input_context.input_pipeline_id
+    shard_files = len(self._files) >= num_pipelines
+    files = tf.data.Dataset.from_tensor_slices(self._files)
+    if shard_files and num_pipelines > 1:
+      files = files.shard(num_pipelines, pipeline_id)
+    if self._is_training:
+      files = files.shuffle(len(self._files), seed=self._seed,
+                            reshuffle_each_iteration=True)
+    if self._repeat:
+      files = files.repeat()
+    ds = self._read_records(files)
+    if not shard_files:
+      # Fewer files than pipelines: every pipeline reads all, keeps its part.
+      ds = ds.shard(num_pipelines, pipeline_id)
+    if self._is_training:
+      ds = ds.shuffle(self._shuffle_buffer_size, seed=self._seed + 1,
+                      reshuffle_each_iteration=True)
+    ds = ds.enumerate()
+    # Order-preserving so that `ignore_errors` leaves countable gaps.
+    ds = ds.map(self._parse_and_decode, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True)
+    ds = ds.ignore_errors()
+    ds = ds.scan((tf.constant(-1, tf.int64),
+                  tf.zeros([len(SKIP_REASONS)], tf.int64)), self._count_skips)
+    ds = ds.filter(lambda e: e["reason"] < 0)
+    ds = ds.batch(batch_size, drop_remainder=self._drop_remainder)
+    ds = ds.map(self._tokenize_batch, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=self._deterministic)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = self._deterministic
+    options.experimental_optimization.map_parallelization = True
+    return ds.with_options(options)
+
+
+@gin.configurable
+def build_dataset(file_pattern,
+                  global_batch_size: int,
+                  is_training: bool,
+                  input_context: Optional[tf.distribute.InputContext] = None,
+                  **kwargs) -> tf.data.Dataset:
+  """Functional form: `InputReader(...)(input_context)`.
+
+  Args:
+    file_pattern: see `InputReader`.
+    global_batch_size: see `InputReader`.
+    is_training: see `InputReader`.
+    input_context: the `tf.distribute.InputContext` of this pipeline, or None.
+    **kwargs: further `InputReader` arguments.
+
+  Returns:
+    The batched dataset (see the module docstring for the element dict).
+  """
+  return InputReader(file_pattern, global_batch_size, is_training,
+                     **kwargs)(input_context)
