@@ -1,0 +1,131 @@
+# Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
+r"""Learns a WordPiece vocab.txt from the captions of TFRecord shards.
+
+Uses `tensorflow_text`'s `bert_vocab_from_dataset` (BERT basic splitting, then
+the WordPiece learner) on the caption feature; records without a usable
+caption (missing, invalid UTF-8, blank) are left out. The reserved tokens
+[PAD], [UNK], [CLS], [SEP], [MASK] come first, so [PAD] has id 0.
+
+  python -m official.align.dataloaders.build_vocab \
+      --input_pattern='/data/train-*.tfrecord' --output=vocab.txt \
+      --vocab_size=100000 --lower_case
+"""
+from typing import Dict, List, Optional, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import gin
+import tensorflow as tf
+from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bvd
+
+from official.align.dataloaders import input_reader
+from official.align.dataloaders import shard_format
+from official.align.dataloaders import text_preprocessing
+
+
+def caption_dataset(input_pattern,
+                    text_key: str = shard_format.DEFAULT_KEYS.text,
+                    max_records: Optional[int] = None,
+                    batch_size: int = 1024) -> tf.data.Dataset:
+  """Batches (string [<=batch_size]) of usable captions from TFRecord shards.
+
+  Args:
+    input_pattern: glob, comma-separated globs or list of files.
+    text_key: caption feature name.
+    max_records: read at most this many records (all if None).
+    batch_size: captions per element.
+
+  Returns:
+    A dataset of string [None] tensors.
+  """
+  files = input_reader.list_shards(input_pattern)
+  ds = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
+  if max_records is not None:
+    ds = ds.take(max_records)
+
+  def parse(serialized):
+    parsed = tf.io.parse_single_example(
+        serialized, {text_key: tf.io.RaggedFeature(tf.string)})[text_key]
+    return tf.cond(tf.size(parsed) > 0, lambda: parsed[0],
+                   lambda: tf.constant(b""))
+
+  def usable(text):
+    valid = tf.equal(
+        tf.strings.unicode_transcode(text, "UTF-8", "UTF-8",
+                                     errors="replace"), text)
+    blank = tf.strings.regex_full_match(text, r"[\s\p{Z}]*")
+    return tf.logical_and(valid, tf.logical_not(blank))
+
+  ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE).filter(usable)
+  return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+@gin.configurable
+def learn_vocab(input_pattern,
+                vocab_size: int = 100_000,
+                lower_case: bool = True,
+                text_key: str = shard_format.DEFAULT_KEYS.text,
+                reserved_tokens: Sequence[str] = (
+                    text_preprocessing.RESERVED_TOKENS),
+                max_records: Optional[int] = None,
+                learn_params: Optional[Dict] = None) -> List[str]:
+  """Learns a WordPiece vocabulary.
+
+  Args:
+    input_pattern: TFRecord shards (glob / list).
+    vocab_size: maximum vocabulary size, including reserved tokens.
+    lower_case: lower-case (and strip accents) first; use the same setting
+      in `TextTokenizer`.
+    text_key: caption feature name.
+    reserved_tokens: tokens placed first, in this order.
+    max_records: learn from at most this many records.
+    learn_params: extra keyword arguments of the tensorflow_text learner
+      (`wordpiece_tokenizer_learner_lib.learn`), e.g. `lower_thresh` (minimum
+      token count, default 10).
+
+  Returns:
+    The vocabulary, a list of tokens (reserved first).
+  """
+  vocab = bvd.bert_vocab_from_dataset(
+      caption_dataset(input_pattern, text_key, max_records),
+      vocab_size=vocab_size,
+      reserved_tokens=list(reserved_tokens),
+      bert_tokenizer_params={"lower_case": lower_case},
+      learn_params=dict(learn_params or {}))
+  return vocab
+
+
+def write_vocab(vocab: Sequence[str], path: str) -> None:
+  """Writes one token per line (via tf.io.gfile)."""
+  with tf.io.gfile.GFile(path, "w") as f:
+    for token in vocab:
+      f.write(token + "\n")
+
+
+def main(argv):
+  del argv
+  f = flags.FLAGS
+  vocab = learn_vocab(
+      f.input_pattern, vocab_size=f.vocab_size, lower_case=f.lower_case,
+      text_key=f.text_key, max_records=f.max_records,
+      learn_params={"lower_thresh": f.lower_thresh})
+  write_vocab(vocab, f.output)
+  logging.info("Wrote %d tokens to %s", len(vocab), f.output)
+
+
+def _define_flags():
+  flags.DEFINE_string("input_pattern", None, "TFRecord shards (glob).")
+  flags.DEFINE_string("output", None, "Path of the vocab.txt to write.")
+  flags.DEFINE_integer("vocab_size", 100_000, "Maximum vocabulary size.")
+  flags.DEFINE_bool("lower_case", True, "Lower-case captions first.")
+  flags.DEFINE_string("text_key", "txt", "Caption feature name.")
+  flags.DEFINE_integer("max_records", None, "Read at most this many.")
+  flags.DEFINE_integer("lower_thresh", 10,
+                       "Minimum count for a token to be kept.")
+  flags.mark_flags_as_required(["input_pattern", "output"])
+
+
+if __name__ == "__main__":
+  _define_flags()
+  app.run(main)
