@@ -26,6 +26,7 @@ All counting is done by Beam combines inside the pipeline, so the report is
 exact on any runner (DirectRunner, Dataflow, Flink, Spark).
 """
 import dataclasses
+import itertools
 import json
 import sys
 import uuid
@@ -51,6 +52,8 @@ OUTPUT_SUFFIX = ".tfrecord"
 REPORT_NAME = "report.json"
 _KEPT = "kept"
 _MAX_ERROR_CHARS = 300
+# A glob matching nothing is an error, not an empty corpus or eval set.
+_DISALLOW_EMPTY = fileio.EmptyMatchTreatment.DISALLOW
 
 # Tagged outputs.
 _UNREADABLE = "unreadable"
@@ -138,11 +141,17 @@ def _charge_group(group, limit: int, rule: str):
       yield record_id, rule
 
 
-def _out_of_vocabulary(joined, min_count: int):
-  """(record_id, `vocabulary`) for the records of an n-gram below the cut."""
-  _, grouped = joined
-  if grouped["count"][0] < min_count:
-    for record_id in grouped["records"]:
+def _out_of_vocabulary(group, min_count: int):
+  """(record_id, `vocabulary`) for the records of an n-gram below the cut.
+
+  An n-gram's frequency is its number of records. At most `min_count` of them
+  are read, so a frequent n-gram's (possibly huge) group costs little; this
+  is why a lazy GroupByKey is used and not CoGroupByKey, which builds lists.
+  """
+  _, record_ids = group
+  first = list(itertools.islice(record_ids, min_count))
+  if len(first) < min_count:
+    for record_id in first:
       yield record_id, rules.VOCABULARY
 
 
@@ -174,7 +183,7 @@ def _eval_hashes(pipeline, eval_images: str):
   """A singleton uint64 array of the dHashes of the images matching a glob."""
   return (pipeline
           | "MatchEvalImages" >> fileio.MatchFiles(
-              eval_images, empty_match_treatment=fileio.EmptyMatchTreatment.DISALLOW)
+              eval_images, empty_match_treatment=_DISALLOW_EMPTY)
           | "ReadEvalImages" >> fileio.ReadMatches()
           | "HashEvalImages" >> beam.Map(_hash_eval_image)
           | "EvalHashList" >> beam.combiners.ToList()
@@ -218,8 +227,7 @@ def build_pipeline(pipeline: beam.Pipeline,
   """Adds the filtering graph, writing shards and report into `work_dir`."""
   paths = (pipeline
            | "MatchInput" >> fileio.MatchFiles(
-               input_pattern,
-               empty_match_treatment=fileio.EmptyMatchTreatment.DISALLOW)
+               input_pattern, empty_match_treatment=_DISALLOW_EMPTY)
            | "InputPaths" >> beam.Map(lambda metadata: metadata.path)
            | "SpreadShards" >> beam.Reshuffle())
   read = paths | "ReadShards" >> beam.ParDo(_ReadShardFn()).with_outputs(
@@ -248,16 +256,16 @@ def build_pipeline(pipeline: beam.Pipeline,
                        _charge_group, config.max_images_per_text,
                        rules.TEXT_SHARED))
 
-  ngram_counts = analyzed[_NGRAM] | "CountNgrams" >> beam.combiners.Count.PerKey()
-  vocabulary = (ngram_counts
+  vocabulary = (analyzed[_NGRAM]
+                | "CountNgrams" >> beam.combiners.Count.PerKey()
                 | "NgramFrequency" >> beam.Map(lambda kv: (kv[1], 1))
                 | "FrequencyHistogram" >> beam.CombinePerKey(sum)
                 | "HistogramDict" >> beam.combiners.ToDict()
                 | "VocabularyStats" >> beam.Map(_vocabulary_stats,
                                                 config.vocabulary_size))
   vocabulary_failures = (
-      {"count": ngram_counts, "records": analyzed[_NGRAM]}
-      | "JoinNgrams" >> beam.CoGroupByKey()
+      analyzed[_NGRAM]
+      | "GroupByNgram" >> beam.GroupByKey()
       | "OutOfVocabulary" >> beam.FlatMap(
           _out_of_vocabulary,
           beam.pvalue.AsSingleton(vocabulary

@@ -131,7 +131,8 @@ def read_image_size(image: bytes) -> tuple[int, int] | None:
 def image_size_ok(width: int, height: int, config: FilterConfig) -> bool:
   """Shorter side > `min_image_side` and aspect ratio < `max_aspect_ratio`."""
   short, long = sorted((width, height))
-  return short > config.min_image_side and long < config.max_aspect_ratio * short
+  return (short > config.min_image_side
+          and long < config.max_aspect_ratio * short)
 
 
 def tokenize(text: str) -> list[str]:
@@ -168,7 +169,7 @@ def dhash(image: bytes) -> int | None:
 
 
 def min_hamming_distance(image_hash: int, eval_hashes: np.ndarray) -> int:
-  """Smallest Hamming distance from `image_hash` to a uint64 array (64 if empty)."""
+  """Least Hamming distance from `image_hash` to uint64s (64 if none)."""
   if eval_hashes.size == 0:
     return 64
   distances = np.bitwise_count(eval_hashes ^ np.uint64(image_hash))
