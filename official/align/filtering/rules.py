@@ -40,6 +40,7 @@ import io
 import re
 from typing import Iterable, Mapping, Sequence
 
+from google.protobuf import message
 import numpy as np
 from PIL import Image
 import tensorflow as tf
@@ -89,9 +90,7 @@ def parse_record(record: bytes,
   """Parses a serialized `tf.train.Example`; `None` if it is malformed."""
   try:
     example = tf.train.Example.FromString(record)
-  except Exception:  # pylint: disable=broad-except
-    # protobuf raises DecodeError, or RuntimeWarning-derived errors from the
-    # C++ implementation; any parse failure means the same thing here.
+  except message.DecodeError:
     return None
   feature = example.features.feature
   image = _single_bytes(feature, keys.image)
