@@ -58,6 +58,7 @@ def _records():
        "decode_error"),
       ("corrupt", b"\xff\xd8\xff" + b"\x00" * 200, "a red circle", None, None,
        "decode_error"),
+      ("not_a_proto", None, None, None, None, "decode_error"),
       ("ok_last", jpg, "a blue circle", None, None, None),
   ]
 
@@ -76,15 +77,19 @@ class InputReaderTest(tf.test.TestCase):
     path = os.path.join(self.dir, name)
     with tf.io.TFRecordWriter(path) as w:
       for key, image, caption, width, height, _ in records:
+        if key == "not_a_proto":
+          w.write(b"\x0a\xff\xff garbage")
+          continue
         w.write(shard_format.make_example(key, image, caption, width,
                                           height).SerializeToString())
     return path
 
   def _reader(self, pattern, batch, **kw):
     kw.setdefault("is_training", False)
+    kw.setdefault("return_text", True)
     return input_reader.InputReader(
         pattern, batch, vocab_file=self.vocab, seq_length=8, image_size=8,
-        resize_size=10, deterministic=True, return_text=True, **kw)
+        resize_size=10, deterministic=True, **kw)
 
   def test_damaged_records_are_skipped_and_counted(self):
     records = _records()
@@ -155,6 +160,20 @@ class InputReaderTest(tf.test.TestCase):
     seen = {k.decode() for batch in sharded for k in batch["key"]}
     self.assertTrue(seen)
     self.assertLessEqual(seen, {r[0] for r in good[1::2]})
+
+  def test_distribute_datasets_from_function(self):
+    good = [r for r in _records() if r[5] is None]
+    path = self._write_tfrecord(good)
+    strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
+    reader = self._reader(path, 4, is_training=True, return_text=False)
+    dist = strategy.distribute_datasets_from_function(reader)
+    batch = next(iter(dist))
+    images = strategy.experimental_local_results(batch["image"])
+    self.assertLen(images, 2)
+    self.assertEqual(images[0].shape, (2, 8, 8, 3))
+    counts = input_reader.total_skipped(
+        strategy.experimental_local_results(batch["skipped_records"]))
+    self.assertAllEqual(counts, [0] * len(input_reader.SKIP_REASONS))
 
   def test_webdataset_tar(self):
     path = os.path.join(self.dir, "shard-000.tar")

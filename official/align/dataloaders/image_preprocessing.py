@@ -55,8 +55,6 @@ def _uint_be(image_bytes, offset, length):
   raw = tf.cast(raw, tf.int64)
   weights = tf.constant([256**(length - 1 - i) for i in range(length)],
                         tf.int64)
-  # Short strings (truncated headers) give fewer bytes: pad with zeros.
-  raw = tf.pad(raw, [[0, length - tf.shape(raw)[0]]])
   return tf.reduce_sum(raw * weights)
 
 
@@ -65,7 +63,6 @@ def _uint_le(image_bytes, offset, length):
                          tf.uint8)
   raw = tf.cast(raw, tf.int64)
   weights = tf.constant([256**i for i in range(length)], tf.int64)
-  raw = tf.pad(raw, [[0, length - tf.shape(raw)[0]]])
   return tf.reduce_sum(raw * weights)
 
 
@@ -83,6 +80,9 @@ def header_has_zero_size(image_bytes: tf.Tensor) -> tf.Tensor:
   Returns:
     bool scalar.
   """
+  empty = tf.equal(tf.strings.length(image_bytes), 0)
+  # Zero padding: `substr` fails past the end, and short headers read as 0.
+  image_bytes = tf.strings.join([image_bytes, b"\0" * 32])
   prefix4 = tf.strings.substr(image_bytes, 0, 4)
   prefix2 = tf.strings.substr(image_bytes, 0, 2)
   png = tf.equal(prefix4, PNG_MAGIC)
@@ -105,10 +105,13 @@ def header_has_zero_size(image_bytes: tf.Tensor) -> tf.Tensor:
         tf.equal(_uint_le(image_bytes, 18, 4), 0),
         tf.equal(_uint_le(image_bytes, 22, 4), 0))
 
-  empty = tf.equal(tf.strings.length(image_bytes), 0)
-  return tf.case([(empty, lambda: tf.constant(True)), (png, png_zero),
-                  (gif, gif_zero), (bmp, bmp_zero)],
-                 default=lambda: tf.constant(False), exclusive=False)
+  return tf.reduce_any(
+      tf.stack([
+          empty,
+          tf.logical_and(png, png_zero()),
+          tf.logical_and(gif, gif_zero()),
+          tf.logical_and(bmp, bmp_zero())
+      ]))
 
 
 def _crop_window(height: tf.Tensor, width: tf.Tensor, resize_size: int,
@@ -177,6 +180,60 @@ def _to_range(image: tf.Tensor, pixel_range: str) -> tf.Tensor:
   return image
 
 
+def decode_crop_resize(image_bytes: tf.Tensor,
+                       is_training: bool,
+                       resize_size: int = 346,
+                       crop_size: int = 289,
+                       random_flip: bool = True,
+                       seed: Optional[tf.Tensor] = None) -> tf.Tensor:
+  """Decodes, crops, resizes (bilinear) and flips one image; uint8 output.
+
+  The bilinear resize is rounded to 8 bits (as an image library would), so
+  the large per-example tensors stay small until `normalize` (which can then
+  run on whole batches).
+
+  Args:
+    image_bytes: string scalar; JPEG, PNG, GIF (first frame) or BMP.
+    is_training: random crop + flip if True, central crop otherwise.
+    resize_size: shorter side after the (virtual) resize, pixels.
+    crop_size: output side, pixels.
+    random_flip: random horizontal flip (training only).
+    seed: int32 [2] stateless seed; required when `is_training`.
+
+  Returns:
+    uint8 [crop_size, crop_size, 3], RGB.
+
+  Raises:
+    tf.errors.InvalidArgumentError at run time for undecodable bytes.
+  """
+  if is_training and seed is None:
+    raise ValueError("A stateless `seed` is required when is_training.")
+  if seed is not None:
+    seed = tf.cast(seed, tf.int32)
+    crop_seed = seed
+    flip_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+  else:
+    crop_seed = flip_seed = None
+  window = _decode_window(image_bytes, resize_size, crop_size, is_training,
+                          crop_seed)
+  image = tf.image.resize(window, [crop_size, crop_size],
+                          method=tf.image.ResizeMethod.BILINEAR,
+                          antialias=False)
+  image = tf.saturate_cast(tf.round(image), tf.uint8)
+  if is_training and random_flip:
+    image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+  image.set_shape([crop_size, crop_size, 3])
+  return image
+
+
+def normalize(image: tf.Tensor, pixel_range: str = "unit") -> tf.Tensor:
+  """uint8 images [..., 3] -> float32 in [0, 1] ("unit") or [-1, 1]."""
+  if pixel_range not in PIXEL_RANGES:
+    raise ValueError(f"pixel_range must be one of {PIXEL_RANGES}, "
+                     f"got {pixel_range!r}")
+  return _to_range(tf.cast(image, tf.float32), pixel_range)
+
+
 @gin.configurable
 def preprocess_image(image_bytes: tf.Tensor,
                      is_training: bool,
@@ -185,7 +242,7 @@ def preprocess_image(image_bytes: tf.Tensor,
                      random_flip: bool = True,
                      pixel_range: str = "unit",
                      seed: Optional[tf.Tensor] = None) -> tf.Tensor:
-  """Decodes and augments one encoded image.
+  """Decodes and augments one encoded image (`decode_crop_resize`+`normalize`).
 
   Args:
     image_bytes: string scalar; JPEG, PNG, GIF (first frame) or BMP.
@@ -206,21 +263,6 @@ def preprocess_image(image_bytes: tf.Tensor,
   if pixel_range not in PIXEL_RANGES:
     raise ValueError(f"pixel_range must be one of {PIXEL_RANGES}, "
                      f"got {pixel_range!r}")
-  if is_training and seed is None:
-    raise ValueError("A stateless `seed` is required when is_training.")
-  if seed is not None:
-    seed = tf.cast(seed, tf.int32)
-    crop_seed = seed
-    flip_seed = tf.random.experimental.stateless_fold_in(seed, 1)
-  else:
-    crop_seed = flip_seed = None
-  window = _decode_window(image_bytes, resize_size, crop_size, is_training,
-                          crop_seed)
-  image = tf.image.resize(window, [crop_size, crop_size],
-                          method=tf.image.ResizeMethod.BILINEAR,
-                          antialias=False)
-  if is_training and random_flip:
-    image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
-  image = _to_range(image, pixel_range)
-  image.set_shape([crop_size, crop_size, 3])
-  return tf.cast(image, tf.float32)
+  image = decode_crop_resize(image_bytes, is_training, resize_size, crop_size,
+                             random_flip, seed)
+  return normalize(image, pixel_range)

@@ -34,10 +34,12 @@ the first reason of `SKIP_REASONS` that applies:
   unknown_image_format  no JPEG/PNG/GIF/BMP magic bytes.
   decode_error          the bytes fail to decode (truncated or corrupt image,
                         or an unparsable record).
-The first five are checked in-graph before decoding. For decode errors,
-records are numbered (`enumerate`) before an order-preserving decode `map`,
-`ignore_errors()` drops the failures, and a `scan` counts the gaps in the
-numbering. A decode failure is therefore counted when the next record that
+The first five are checked in-graph before decoding (`check_record`), counted
+by a `scan` and filtered out. For decode errors, the remaining records are
+numbered (`enumerate`) before an order-preserving decode `map`,
+`ignore_errors()` drops the failures, and a second `scan` counts the gaps in
+the numbering. Images travel as uint8 until batched, then `normalize` makes
+them float32. A decode failure is therefore counted when the next record that
 decodes arrives (failures after the last good record of a finite dataset are
 not counted). In training the data repeats, and counts keep growing across
 epochs. The counters are per input pipeline: under
@@ -161,23 +163,34 @@ def iterate_webdataset_tar(path, keys: shard_format.FeatureKeys =
       return
 
 
-def _check_record(features, keys, image_key, text_key):
-  """Reason index (int32 scalar, -1 if fine) of a parsed record."""
-  del keys
-  has_image = tf.size(features[image_key]) > 0
-  has_text = tf.size(features[text_key]) > 0
-  image = tf.cond(has_image, lambda: features[image_key][0],
-                  lambda: tf.constant(b""))
-  text = tf.cond(has_text, lambda: features[text_key][0],
-                 lambda: tf.constant(b""))
+def _first(values: tf.Tensor, default):
+  """values[0] of a 1-D tensor, or `default` if it is empty (branchless)."""
+  return tf.concat([values, tf.constant([default], values.dtype)], 0)[0]
+
+
+def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
+                 has_text: tf.Tensor, width: tf.Tensor,
+                 height: tf.Tensor) -> tf.Tensor:
+  """Index in SKIP_REASONS of the first cheap check a record fails, or -1.
+
+  Args:
+    image: string scalar, encoded image ("" if absent).
+    text: string scalar, caption ("" if absent).
+    has_image: bool scalar, the image feature is present.
+    has_text: bool scalar, the caption feature is present.
+    width: int64 [0 or 1], width metadata if present.
+    height: int64 [0 or 1], height metadata if present.
+
+  Returns:
+    int32 scalar.
+  """
   valid_utf8 = tf.equal(
       tf.strings.unicode_transcode(
           text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD),
       text)
   blank = tf.strings.regex_full_match(text, r"[\s\p{Z}]*")
-  meta_zero = tf.logical_or(
-      tf.reduce_any(tf.equal(features["_width"], 0)),
-      tf.reduce_any(tf.equal(features["_height"], 0)))
+  meta_zero = tf.logical_or(tf.reduce_any(tf.equal(width, 0)),
+                            tf.reduce_any(tf.equal(height, 0)))
   zero_size = tf.logical_or(meta_zero,
                             image_preprocessing.header_has_zero_size(image))
   unknown = tf.logical_not(image_preprocessing.is_supported_format(image))
@@ -189,7 +202,7 @@ def _check_record(features, keys, image_key, text_key):
       unknown,
   ])
   first = tf.argmax(tf.cast(conditions, tf.int32), output_type=tf.int32)
-  return tf.where(tf.reduce_any(conditions), first, -1), image, text
+  return tf.where(tf.reduce_any(conditions), first, -1)
 
 
 @gin.configurable
@@ -296,8 +309,8 @@ class InputReader:
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=self._deterministic)
 
-  def _parse_and_decode(self, index, serialized):
-    """Number, record -> dict with `index`, `reason`, `image`, `text`, `key`."""
+  def _parse_and_check(self, index, serialized):
+    """Number, record -> dict of `index`, `reason`, `image_bytes`, `text`..."""
     keys = self._keys
     spec = {
         keys.image: tf.io.RaggedFeature(tf.string),
@@ -307,53 +320,56 @@ class InputReader:
         keys.height: tf.io.RaggedFeature(tf.int64),
     }
     parsed = tf.io.parse_single_example(serialized, spec)
-    features = dict(parsed)
-    features["_width"] = parsed[keys.width]
-    features["_height"] = parsed[keys.height]
-    reason, image_bytes, text = _check_record(features, keys, keys.image,
-                                              keys.text)
-    seed = tf.stack([
-        tf.constant(self._seed % (2**31), tf.int32),
-        tf.cast(index % (2**31), tf.int32)
-    ])
-
-    def decode():
-      return image_preprocessing.preprocess_image(
-          image_bytes,
-          is_training=self._is_training,
-          resize_size=self._resize_size,
-          crop_size=self._image_size,
-          random_flip=self._random_flip,
-          pixel_range=self._pixel_range,
-          seed=seed)
-
-    def dummy():
-      return tf.zeros([self._image_size, self._image_size, 3], tf.float32)
-
-    image = tf.cond(reason < 0, decode, dummy)
-    key = tf.cond(
-        tf.size(parsed[keys.key]) > 0, lambda: parsed[keys.key][0],
-        lambda: tf.constant(b""))
-    return {"index": index, "reason": reason, "image": image, "text": text,
-            "key": key}
+    image = _first(parsed[keys.image], b"")
+    text = _first(parsed[keys.text], b"")
+    reason = check_record(image, text,
+                          tf.size(parsed[keys.image]) > 0,
+                          tf.size(parsed[keys.text]) > 0,
+                          parsed[keys.width], parsed[keys.height])
+    return {"index": index, "reason": reason, "image_bytes": image,
+            "text": text, "key": _first(parsed[keys.key], b"")}
 
   @staticmethod
-  def _count_skips(state, element):
-    """`scan` step: cumulative counts per reason, from reasons and gaps."""
-    last_index, counts = state
-    index = element["index"]
-    gap = index - last_index - 1  # Records lost to decode errors.
-    counts = counts + gap * tf.one_hot(_DECODE_ERROR, len(SKIP_REASONS),
-                                       dtype=tf.int64)
+  def _count_checks(counts, element):
+    """`scan` step: cumulative counts of records failing the cheap checks."""
     reason = element["reason"]
     counts = counts + tf.cast(reason >= 0, tf.int64) * tf.one_hot(
         tf.maximum(reason, 0), len(SKIP_REASONS), dtype=tf.int64)
     out = dict(element)
     out["skipped_records"] = counts
-    return (index, counts), out
+    return counts, out
+
+  def _decode(self, position, element):
+    """Decodes the image; raises (and is dropped) on undecodable bytes."""
+    seed = tf.stack([
+        tf.constant(self._seed % (2**31), tf.int32),
+        tf.cast(element["index"] % (2**31), tf.int32)
+    ])
+    image = image_preprocessing.decode_crop_resize(
+        element["image_bytes"],
+        is_training=self._is_training,
+        resize_size=self._resize_size,
+        crop_size=self._image_size,
+        random_flip=self._random_flip,
+        seed=seed)
+    return {"position": position, "image": image, "text": element["text"],
+            "key": element["key"],
+            "skipped_records": element["skipped_records"]}
+
+  @staticmethod
+  def _count_decode_errors(state, element):
+    """`scan` step: adds the gaps in the numbering (decode errors)."""
+    last_position, errors = state
+    position = element["position"]
+    errors = errors + position - last_position - 1
+    out = dict(element)
+    out["skipped_records"] = element["skipped_records"] + errors * tf.one_hot(
+        _DECODE_ERROR, len(SKIP_REASONS), dtype=tf.int64)
+    return (position, errors), out
 
   def _tokenize_batch(self, batch):
-    out = {"image": batch["image"]}
+    out = {"image": image_preprocessing.normalize(batch["image"],
+                                                  self._pixel_range)}
     out.update(self._tokenizer(batch["text"]))
     out["skipped_records"] = tf.reduce_max(batch["skipped_records"], axis=0)
     if self._return_text:
@@ -388,14 +404,19 @@ class InputReader:
     if self._is_training:
       ds = ds.shuffle(self._shuffle_buffer_size, seed=self._seed + 1,
                       reshuffle_each_iteration=True)
+    ds = ds.enumerate()  # Seeds the augmentation of each record.
+    ds = ds.map(self._parse_and_check, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=self._deterministic)
+    ds = ds.scan(tf.zeros([len(SKIP_REASONS)], tf.int64), self._count_checks)
+    ds = ds.filter(lambda e: e["reason"] < 0)
+    # Numbered again, then decoded in order, so that `ignore_errors` leaves
+    # countable gaps.
     ds = ds.enumerate()
-    # Order-preserving so that `ignore_errors` leaves countable gaps.
-    ds = ds.map(self._parse_and_decode, num_parallel_calls=tf.data.AUTOTUNE,
+    ds = ds.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     ds = ds.ignore_errors()
-    ds = ds.scan((tf.constant(-1, tf.int64),
-                  tf.zeros([len(SKIP_REASONS)], tf.int64)), self._count_skips)
-    ds = ds.filter(lambda e: e["reason"] < 0)
+    ds = ds.scan((tf.constant(-1, tf.int64), tf.constant(0, tf.int64)),
+                 self._count_decode_errors)
     ds = ds.batch(batch_size, drop_remainder=self._drop_remainder)
     ds = ds.map(self._tokenize_batch, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=self._deterministic)

@@ -1,0 +1,305 @@
+# Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
+r"""Input pipeline throughput: tf.data reader vs. a per-example PIL loop.
+
+Writes `--num_pairs` JPEG image/alt-text pairs (about 400x500 px) as
+img2dataset TFRecord shards in a temporary directory, learns a WordPiece
+vocab from their captions, then measures pairs per second for
+read + decode + augment (resize shorter side to 346, random 289 crop, flip)
++ tokenize (64 tokens) + batch:
+
+  tfdata:  `official.align.dataloaders.input_reader.InputReader` (all cores).
+  python:  one process, per example: PIL open, resize, crop, flip, numpy
+           normalise, and a pure-Python greedy WordPiece tokenizer on the
+           same vocab; batches stacked with numpy.
+
+Prints a summary and one JSON line per measurement:
+
+  .venv/bin/python benchmarks/input_pipeline.py [--num_pairs=2000]
+"""
+import io
+import json
+import os
+import resource
+import random
+import re
+import struct
+import sys
+import tempfile
+import time
+import unicodedata
+
+from absl import app
+from absl import flags
+import numpy as np
+from PIL import Image
+import tensorflow as tf
+
+from official.align.dataloaders import build_vocab
+from official.align.dataloaders import input_reader
+from official.align.dataloaders import shard_format
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("num_pairs", 2000, "Pairs written to the shards.")
+flags.DEFINE_integer("num_shards", 8, "Shards.")
+flags.DEFINE_integer("batch_size", 64, "Batch size of both pipelines.")
+flags.DEFINE_integer("tf_batches", 40, "Timed tf.data batches.")
+flags.DEFINE_integer("warmup_batches", 5, "Untimed tf.data batches first.")
+flags.DEFINE_integer("python_pairs", 512, "Timed pairs of the Python loop.")
+flags.DEFINE_integer("resize_size", 346, "Shorter side after resize.")
+flags.DEFINE_integer("crop_size", 289, "Crop side.")
+flags.DEFINE_integer("seq_length", 64, "Tokens per caption.")
+flags.DEFINE_string("work_dir", None, "Where to write shards (temp if None).")
+
+_WORDS = ("photo", "image", "picture", "red", "blue", "green", "old", "new",
+          "house", "car", "dog", "cat", "tree", "river", "mountain", "city",
+          "street", "beach", "sunset", "portrait", "woman", "man", "child",
+          "vintage", "modern", "kitchen", "garden", "wedding", "dress",
+          "shoes", "stock", "free", "download", "high", "resolution",
+          "background", "wallpaper", "design", "logo", "illustration",
+          "vector", "art", "painting", "drawing", "black", "white", "the",
+          "of", "a", "in", "on", "with", "and", "for", "beautiful", "cute",
+          "small", "large", "front", "view", "close", "up", "night", "day")
+
+
+def _make_image(rng, width, height, grain):
+  """Smooth random colours plus grain, uint8 [height, width, 3].
+
+  Args:
+    rng: numpy Generator.
+    width: pixels.
+    height: pixels.
+    grain: uint8 [H >= height, W >= width, 3] values in [0, 32), XORed in at a
+      random offset (cheap texture so the JPEGs have realistic sizes).
+  """
+  low = rng.integers(0, 256, [height // 40 + 2, width // 40 + 2, 3],
+                     dtype=np.uint8)
+  image = np.asarray(Image.fromarray(low).resize((width, height),
+                                                 Image.BICUBIC))
+  y = int(rng.integers(grain.shape[0] - height + 1))
+  x = int(rng.integers(grain.shape[1] - width + 1))
+  return np.bitwise_xor(image, grain[y:y + height, x:x + width])
+
+
+def _make_caption(rng):
+  n = int(rng.integers(5, 25))
+  words = [_WORDS[i] for i in rng.integers(len(_WORDS), size=n)]
+  if rng.random() < 0.3:
+    words.append(f"IMG_{int(rng.integers(10000)):04d}.jpg")
+  return " ".join(words).capitalize()
+
+
+def write_shards(work_dir, num_pairs, num_shards, seed=0):
+  """Writes the JPEG shards; returns their glob."""
+  rng = np.random.default_rng(seed)
+  grain = rng.integers(0, 32, [600, 700, 3], dtype=np.uint8)
+  writers = [tf.io.TFRecordWriter(
+      os.path.join(work_dir, f"bench-{k:05d}.tfrecord"))
+             for k in range(num_shards)]
+  for i in range(num_pairs):
+    width = int(rng.integers(450, 551))
+    height = int(rng.integers(360, 441))
+    buf = io.BytesIO()
+    Image.fromarray(_make_image(rng, width, height, grain)).save(
+        buf, format="JPEG", quality=90)
+    writers[i % num_shards].write(shard_format.make_example(
+        f"{i:06d}", buf.getvalue(), _make_caption(rng), width,
+        height).SerializeToString())
+  for w in writers:
+    w.close()
+  return os.path.join(work_dir, "bench-*.tfrecord")
+
+
+# ---------------------------------------------------------------- baseline
+
+
+def _read_tfrecords(paths):
+  """Pure-Python TFRecord framing reader (no CRC check): yields bytes."""
+  for path in paths:
+    with open(path, "rb") as f:
+      while True:
+        header = f.read(12)
+        if len(header) < 12:
+          break
+        (length,) = struct.unpack("<Q", header[:8])
+        data = f.read(length)
+        f.read(4)
+        yield data
+
+
+class PythonWordPiece:
+  """BERT basic tokenizer + greedy longest-match WordPiece, in Python."""
+
+  def __init__(self, vocab_file, seq_length, lower_case=True):
+    with open(vocab_file, encoding="utf-8") as f:
+      self.vocab = {t.rstrip("\n"): i for i, t in enumerate(f)}
+    self.seq_length = seq_length
+    self.lower_case = lower_case
+    self.cls, self.sep = self.vocab["[CLS]"], self.vocab["[SEP]"]
+    self.pad, self.unk = self.vocab["[PAD]"], self.vocab["[UNK]"]
+    self._split = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+  def _wordpiece(self, word):
+    if len(word) > 100:
+      return [self.unk]
+    out, start = [], 0
+    while start < len(word):
+      end, cur = len(word), None
+      while start < end:
+        piece = word[start:end] if start == 0 else "##" + word[start:end]
+        if piece in self.vocab:
+          cur = self.vocab[piece]
+          break
+        end -= 1
+      if cur is None:
+        return [self.unk]
+      out.append(cur)
+      start = end
+    return out
+
+  def __call__(self, text):
+    if self.lower_case:
+      text = unicodedata.normalize("NFD", text.lower())
+      text = "".join(c for c in text if unicodedata.category(c) != "Mn")
+    ids = []
+    for word in self._split.findall(text):
+      # "_" is punctuation for BERT but a word character for `re`.
+      for part in re.split(r"(_)", word):
+        if part:
+          ids.extend(self._wordpiece(part))
+    ids = [self.cls] + ids[:self.seq_length - 2] + [self.sep]
+    mask = [1] * len(ids) + [0] * (self.seq_length - len(ids))
+    ids = ids + [self.pad] * (self.seq_length - len(ids))
+    return ids, mask
+
+
+def python_pipeline(paths, tokenizer, resize_size, crop_size, batch_size,
+                    seed=0):
+  """Yields batches like the reader's, built one example at a time."""
+  rnd = random.Random(seed)
+  images, ids, masks = [], [], []
+  while True:
+    for record in _read_tfrecords(paths):
+      feature = tf.train.Example.FromString(record).features.feature
+      image = Image.open(io.BytesIO(feature["jpg"].bytes_list.value[0]))
+      image = image.convert("RGB")
+      w, h = image.size
+      scale = resize_size / min(w, h)
+      image = image.resize((max(resize_size, round(w * scale)),
+                            max(resize_size, round(h * scale))),
+                           Image.BILINEAR)
+      w, h = image.size
+      x, y = rnd.randint(0, w - crop_size), rnd.randint(0, h - crop_size)
+      image = image.crop((x, y, x + crop_size, y + crop_size))
+      if rnd.random() < 0.5:
+        image = image.transpose(Image.FLIP_LEFT_RIGHT)
+      images.append(np.asarray(image, np.float32) / 255.0)
+      i, m = tokenizer(feature["txt"].bytes_list.value[0].decode("utf-8"))
+      ids.append(i)
+      masks.append(m)
+      if len(images) == batch_size:
+        yield {"image": np.stack(images),
+               "input_word_ids": np.asarray(ids, np.int32),
+               "input_mask": np.asarray(masks, np.int32),
+               "input_type_ids": np.zeros([batch_size, len(ids[0])],
+                                          np.int32)}
+        images, ids, masks = [], [], []
+
+
+def _cpu_seconds():
+  """User + system CPU time of this process (all threads), seconds."""
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
+
+
+def _emit(record):
+  print(json.dumps(record), flush=True)
+
+
+def main(argv):
+  del argv
+  cores = len(os.sched_getaffinity(0)) if hasattr(
+      os, "sched_getaffinity") else os.cpu_count()
+  tmp = None
+  work_dir = FLAGS.work_dir
+  if work_dir is None:
+    tmp = tempfile.TemporaryDirectory()
+    work_dir = tmp.name
+  t0 = time.perf_counter()
+  pattern = write_shards(work_dir, FLAGS.num_pairs, FLAGS.num_shards)
+  vocab = build_vocab.learn_vocab(pattern, vocab_size=4000,
+                                  learn_params={"lower_thresh": 2})
+  vocab_file = os.path.join(work_dir, "vocab.txt")
+  build_vocab.write_vocab(vocab, vocab_file)
+  print(f"# wrote {FLAGS.num_pairs} pairs + vocab ({len(vocab)} tokens) in "
+        f"{time.perf_counter() - t0:.1f}s", file=sys.stderr)
+
+  # tf.data.
+  reader = input_reader.InputReader(
+      pattern, FLAGS.batch_size, is_training=True, vocab_file=vocab_file,
+      seq_length=FLAGS.seq_length, image_size=FLAGS.crop_size,
+      resize_size=FLAGS.resize_size, seed=0)
+  it = iter(reader())
+  for _ in range(FLAGS.warmup_batches):
+    next(it)["image"].numpy()
+  start, cpu_start = time.perf_counter(), _cpu_seconds()
+  for _ in range(FLAGS.tf_batches):
+    batch = next(it)
+    batch["image"].numpy()
+  tf_time = time.perf_counter() - start
+  tf_cpu = _cpu_seconds() - cpu_start
+  tf_rate = FLAGS.tf_batches * FLAGS.batch_size / tf_time
+  assert batch["image"].shape == (FLAGS.batch_size, FLAGS.crop_size,
+                                  FLAGS.crop_size, 3)
+  del it
+
+  # Per-example Python.
+  tokenizer = PythonWordPiece(vocab_file, FLAGS.seq_length)
+  paths = sorted(tf.io.gfile.glob(pattern))
+  gen = python_pipeline(paths, tokenizer, FLAGS.resize_size, FLAGS.crop_size,
+                        FLAGS.batch_size)
+  next(gen)  # Warm-up.
+  num_batches = max(1, FLAGS.python_pairs // FLAGS.batch_size)
+  start, cpu_start = time.perf_counter(), _cpu_seconds()
+  for _ in range(num_batches):
+    next(gen)
+  py_time = time.perf_counter() - start
+  py_cpu = _cpu_seconds() - cpu_start
+  py_rate = num_batches * FLAGS.batch_size / py_time
+
+  common = {"resize_size": FLAGS.resize_size, "crop_size": FLAGS.crop_size,
+            "seq_length": FLAGS.seq_length, "batch_size": FLAGS.batch_size,
+            "image_px": "~500x400 JPEG q90"}
+  tf_pairs = FLAGS.tf_batches * FLAGS.batch_size
+  py_pairs = num_batches * FLAGS.batch_size
+  load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+  # Per core: wall-clock rate / cores used, and pairs per CPU-second of this
+  # process (robust to other load on a shared machine).
+  _emit(dict(common, pipeline="tfdata", cores=cores,
+             pairs_per_s=round(tf_rate, 1),
+             pairs_per_s_per_core=round(tf_rate / cores, 1),
+             pairs_per_cpu_s=round(tf_pairs / tf_cpu, 1),
+             pairs_timed=tf_pairs, load_avg_1m=load))
+  _emit(dict(common, pipeline="python_pil", cores=1,
+             pairs_per_s=round(py_rate, 1),
+             pairs_per_s_per_core=round(py_rate, 1),
+             pairs_per_cpu_s=round(py_pairs / py_cpu, 1),
+             pairs_timed=py_pairs, load_avg_1m=load))
+  _emit({"ratio_total": round(tf_rate / py_rate, 2),
+         "ratio_per_core": round((tf_rate / cores) / py_rate, 2),
+         "ratio_per_cpu_s": round((tf_pairs / tf_cpu) / (py_pairs / py_cpu),
+                                  2)})
+  print(f"# tf.data   : {tf_rate:8.1f} pairs/s on {cores} cores "
+        f"({tf_rate / cores:.1f} /core, {tf_pairs / tf_cpu:.1f} /CPU-s)",
+        file=sys.stderr)
+  print(f"# PIL+python: {py_rate:8.1f} pairs/s on 1 core "
+        f"({py_pairs / py_cpu:.1f} /CPU-s)", file=sys.stderr)
+  print(f"# ratio     : {tf_rate / py_rate:.2f}x total, "
+        f"{tf_rate / cores / py_rate:.2f}x per core (wall), "
+        f"{(tf_pairs / tf_cpu) / (py_pairs / py_cpu):.2f}x per CPU-second",
+        file=sys.stderr)
+  if tmp is not None:
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+  app.run(main)
