@@ -38,14 +38,17 @@ The first five are checked in-graph before decoding (`check_record`), counted
 by a `scan` and filtered out. For decode errors, the remaining records are
 numbered (`enumerate`) before an order-preserving decode `map`,
 `ignore_errors()` drops the failures, and a second `scan` counts the gaps in
-the numbering. Images travel as uint8 until batched, then `normalize` makes
-them float32. A decode failure is therefore counted when the next record that
-decodes arrives (failures after the last good record of a finite dataset are
-not counted). In training the data repeats, and counts keep growing across
-epochs. The counters are per input pipeline: under
+the numbering (an unparsable record also leaves such a gap). A decode
+failure is therefore counted when the next record that decodes arrives
+(failures after the last good record of a finite dataset are not counted).
+In training the data repeats, and counts keep growing across epochs. The counters are per input pipeline: under
 `distribute_datasets_from_function`, replicas fed by the same pipeline see the
 same cumulative counter, so take the max over those replicas and sum over
 pipelines (`total_skipped` does it for the usual one-pipeline-per-host case).
+
+Images travel as uint8 (the bilinear resize rounded to 8 bits) until batched;
+`image_preprocessing.normalize` then makes whole batches float32, which keeps
+the per-record copies small.
 """
 import json
 import os
