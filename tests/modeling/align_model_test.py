@@ -1,0 +1,203 @@
+"""AlignModel: replica-count invariance of loss, gradients and updates."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from official.align import optimization
+import tiny_models
+
+GLOBAL_BATCH = 8
+
+
+def _strategy(num_replicas):
+  if num_replicas == 1:
+    return tf.distribute.OneDeviceStrategy("/cpu:0")
+  # Collective ops key their groups per strategy object, so strategies of
+  # different sizes in one process clash; reducing through one device avoids
+  # collectives and leaves the arithmetic under test unchanged.
+  return tf.distribute.MirroredStrategy(
+      [f"/cpu:{i}" for i in range(num_replicas)],
+      cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
+def _distribute(strategy, batch):
+  """Replica r gets rows [r*b, (r+1)*b) of the global batch."""
+  n = strategy.num_replicas_in_sync
+  local = GLOBAL_BATCH // n
+
+  def rows(ctx):
+    start = ctx.replica_id_in_sync_group * local
+    return {k: v[start:start + local] for k, v in batch.items()}
+
+  return strategy.experimental_distribute_values_from_function(rows)
+
+
+def _model_under(strategy, weights=None):
+  """A tiny model with synchronised BatchNorm.
+
+  Synchronised BN makes per-replica batch statistics equal the global
+  batch's; with per-replica BN (the paper's setting) the forward pass itself
+  depends on the split. The image tower is `conv_image_encoder`: tracing the
+  EfficientNet trunk once per replica takes minutes on 2 cores, and what is
+  under test here is `AlignModel`'s loss and gradient aggregation.
+  """
+  with strategy.scope():
+    model = tiny_models.tiny_align_model(
+        image_tower=tiny_models.conv_image_encoder(use_sync_bn=True))
+    model.compile(optimizer=optimization.build_optimizer(
+        learning_rate=1e-3, weight_decay_rate=1e-5))
+  if weights is not None:
+    for variable, value in zip(_model_variables(model), weights):
+      variable.assign(value)
+  return model
+
+
+def _loss_and_gradients(strategy, model, batch):
+  @tf.function
+  def step(data):
+    def replica_fn(d):
+      grads, output, _ = model.compute_gradients(d)
+      ctx = tf.distribute.get_replica_context()
+      return (ctx.all_reduce(tf.distribute.ReduceOp.MEAN, output.loss),
+              [tf.convert_to_tensor(g) for g in grads])
+    return strategy.run(replica_fn, args=(data,))
+
+  loss, grads = step(_distribute(strategy, batch))
+  first = lambda v: strategy.experimental_local_results(v)[0].numpy()
+  return first(loss), [first(g) for g in grads]
+
+
+@pytest.fixture(scope="module")
+def reference():
+  """One device at the global batch: weights, loss and gradients."""
+  strategy = _strategy(1)
+  model = _model_under(strategy)
+  batch = tiny_models.random_batch(GLOBAL_BATCH, seed=3)
+  loss, grads = _loss_and_gradients(strategy, model, batch)
+  return dict(weights=_model_weights(model), batch=batch, loss=loss,
+              grads=grads, names=[v.name for v in model.trainable_variables])
+
+
+def _model_variables(model):
+  """Towers' variables (BatchNorm statistics included) and the temperature;
+  not the metric accumulators."""
+  return (model.image_encoder.variables + model.text_encoder.variables
+          + [model.temperature])
+
+
+def _model_weights(model):
+  return [v.numpy() for v in _model_variables(model)]
+
+
+def _assert_close_per_variable(got, want, names, rtol):
+  for g, w, name in zip(got, want, names):
+    # Entries near zero are compared against the variable's own scale, and
+    # against float32 noise (~1e-7) for gradients that are zero in exact
+    # arithmetic (e.g. a BatchNorm beta followed by another normalisation).
+    atol = max(rtol * np.abs(w).max(), 1e-6)
+    np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=name)
+
+
+@pytest.mark.parametrize("num_replicas", [2, 4])
+def test_loss_and_gradients_do_not_depend_on_replica_count(
+    reference, num_replicas):
+  strategy = _strategy(num_replicas)
+  model = _model_under(strategy, reference["weights"])
+  loss, grads = _loss_and_gradients(strategy, model, reference["batch"])
+  np.testing.assert_allclose(loss, reference["loss"], rtol=1e-5)
+  assert len(grads) == len(reference["grads"])
+  assert "temperature:0" in reference["names"]
+  _assert_close_per_variable(grads, reference["grads"], reference["names"],
+                             rtol=1e-4)
+  # The comparison is not vacuous: most gradients are far from zero (a few
+  # are zero in exact arithmetic: attention key biases, dead ReLUs).
+  live = [np.abs(g).max() > 1e-4 for g in reference["grads"]]
+  assert sum(live) > 0.8 * len(live)
+
+
+def _weights_after_one_step(strategy, weights, batch):
+  model = _model_under(strategy, weights)
+  dataset = tf.data.Dataset.from_tensors(batch)
+  model.fit(dataset, epochs=1, verbose=0)
+  return model
+
+
+def test_one_optimizer_step_moves_weights_as_on_one_device(reference):
+  single = _weights_after_one_step(_strategy(1), reference["weights"],
+                                   reference["batch"])
+  mirrored = _weights_after_one_step(_strategy(4), reference["weights"],
+                                     reference["batch"])
+  names = [v.name for v in _model_variables(single)]
+  moved = 0
+  for before, s, m, name in zip(reference["weights"], _model_weights(single),
+                                _model_weights(mirrored), names):
+    delta_single, delta_mirrored = s - before, m - before
+    scale = np.abs(delta_single).max()
+    moved += int(scale > 0)
+    # LAMB's first step divides each gradient entry by its own magnitude
+    # (+ eps 1e-6), so entries whose gradient is ~eps amplify float32
+    # summation-order noise; bound those by 1% of the variable's largest move
+    # (and by 1e-5 lr for variables whose exact gradient is zero).
+    np.testing.assert_allclose(delta_mirrored, delta_single, rtol=1e-3,
+                               atol=max(1e-2 * scale, 1e-8), err_msg=name)
+  assert moved > len(names) // 2
+  assert single.optimizer.iterations.numpy() == 1
+  assert mirrored.optimizer.iterations.numpy() == 1
+
+
+def test_temperature_is_trainable_starts_at_one_and_is_not_decayed():
+  model = tiny_models.tiny_align_model()
+  assert float(model.temperature) == 1.0
+  assert any(v is model.temperature for v in model.trainable_variables)
+  assert model.temperature.dtype == tf.float32
+
+  optimizer = optimization.build_optimizer(learning_rate=0.0,
+                                           weight_decay_rate=0.5)
+  name = optimizer._get_variable_name(model.temperature.name)  # pylint: disable=protected-access
+  assert not optimizer._do_use_weight_decay(name)  # pylint: disable=protected-access
+  assert not optimizer._do_layer_adaptation(name)  # pylint: disable=protected-access
+  kernel = model.text_encoder.projection.kernel
+  kernel_name = optimizer._get_variable_name(kernel.name)  # pylint: disable=protected-access
+  assert optimizer._do_use_weight_decay(kernel_name)  # pylint: disable=protected-access
+
+  # Behaviourally: with a zero gradient and lr 0 nothing moves; with a large
+  # decay and lr > 0, a zero gradient still shrinks the kernel but not the
+  # temperature.
+  optimizer = optimization.build_optimizer(learning_rate=0.1,
+                                           weight_decay_rate=0.5)
+  temperature_before = float(model.temperature)
+  kernel_before = kernel.numpy().copy()
+  optimizer.apply_gradients([(tf.zeros_like(model.temperature),
+                              model.temperature),
+                             (tf.zeros_like(kernel), kernel)])
+  assert float(model.temperature) == temperature_before
+  assert np.linalg.norm(kernel.numpy()) < np.linalg.norm(kernel_before)
+
+
+def test_temperature_learns_under_training():
+  model = tiny_models.tiny_align_model()
+  model.compile(optimizer=optimization.build_optimizer(learning_rate=1e-2))
+  model.fit(tf.data.Dataset.from_tensors(tiny_models.random_batch(8)).repeat(3),
+            verbose=0)
+  assert float(model.temperature) != 1.0
+
+
+def test_embeddings_are_unit_norm_float32_under_mixed_precision():
+  tf_keras.mixed_precision.set_global_policy("mixed_bfloat16")
+  try:
+    model = tiny_models.tiny_align_model()
+    # Training mode: an untrained trunk's BatchNorm moving statistics shrink
+    # activations towards zero in inference mode.
+    out = model(tiny_models.random_batch(3), training=True)
+    logs = model.test_step(tiny_models.random_batch(3))
+  finally:
+    tf_keras.mixed_precision.set_global_policy("float32")
+  assert model.image_encoder.projection.compute_dtype == "bfloat16"
+  for key in ("image_embeddings", "text_embeddings"):
+    assert out[key].dtype == tf.float32
+    np.testing.assert_allclose(np.linalg.norm(out[key], axis=1), 1.0,
+                               rtol=1e-5)
+  assert model.temperature.dtype == tf.float32
+  assert logs["step_loss"].dtype == tf.float32
+  assert np.isfinite(logs["step_loss"].numpy())
