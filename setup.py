@@ -24,7 +24,7 @@ setuptools.setup(
                  "TensorFlow, in the style of the TensorFlow Model Garden."),
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(
+    packages=setuptools.find_namespace_packages(
         include=["official.align", "official.align.*"]),
     package_data={"official.align": ["**/*.txt", "**/*.json", "**/*.gin"]},
     install_requires=_requirements(),
