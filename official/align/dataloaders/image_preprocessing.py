@@ -48,24 +48,6 @@ def is_supported_format(image_bytes: tf.Tensor) -> tf.Tensor:
       ]))
 
 
-def _uint_be(image_bytes, offset, length):
-  """Big-endian unsigned int from `length` (2 or 4) bytes at `offset`."""
-  raw = tf.io.decode_raw(tf.strings.substr(image_bytes, offset, length),
-                         tf.uint8)
-  raw = tf.cast(raw, tf.int64)
-  weights = tf.constant([256**(length - 1 - i) for i in range(length)],
-                        tf.int64)
-  return tf.reduce_sum(raw * weights)
-
-
-def _uint_le(image_bytes, offset, length):
-  raw = tf.io.decode_raw(tf.strings.substr(image_bytes, offset, length),
-                         tf.uint8)
-  raw = tf.cast(raw, tf.int64)
-  weights = tf.constant([256**i for i in range(length)], tf.int64)
-  return tf.reduce_sum(raw * weights)
-
-
 def header_has_zero_size(image_bytes: tf.Tensor) -> tf.Tensor:
   """bool scalar: a PNG/GIF/BMP header declaring a zero width or height.
 
@@ -74,6 +56,10 @@ def header_has_zero_size(image_bytes: tf.Tensor) -> tf.Tensor:
   counted as a decode error); use the record's width/height metadata for that.
   Empty strings count as zero-sized.
 
+  Only the first `_HEADER_BYTES` bytes are looked at (zero-padded: short
+  headers read as 0), as one uint8 vector; a size field is zero iff all its
+  bytes are, so no integer decoding is needed.
+
   Args:
     image_bytes: string scalar, the encoded image.
 
@@ -81,37 +67,32 @@ def header_has_zero_size(image_bytes: tf.Tensor) -> tf.Tensor:
     bool scalar.
   """
   empty = tf.equal(tf.strings.length(image_bytes), 0)
-  # Zero padding: `substr` fails past the end, and short headers read as 0.
-  image_bytes = tf.strings.join([image_bytes, b"\0" * 32])
-  prefix4 = tf.strings.substr(image_bytes, 0, 4)
-  prefix2 = tf.strings.substr(image_bytes, 0, 2)
-  png = tf.equal(prefix4, PNG_MAGIC)
-  gif = tf.equal(prefix4, GIF_MAGIC)
-  bmp = tf.equal(prefix2, BMP_MAGIC)
+  head = tf.strings.join([tf.strings.substr(image_bytes, 0, _HEADER_BYTES),
+                          b"\0" * _HEADER_BYTES])
+  head = tf.io.decode_raw(tf.strings.substr(head, 0, _HEADER_BYTES),
+                          tf.uint8)
+  head.set_shape([_HEADER_BYTES])
+  # Per size field (PNG w/h big-endian u32 at 16/20, GIF w/h u16 at 6/8, BMP
+  # w/h u32 at 18/22): is it zero, and is the file of that field's format.
+  field_zero = tf.reduce_all(
+      tf.equal(tf.gather(head, _SIZE_FIELD_BYTES), 0), axis=1)
+  magic = tf.equal(tf.gather(head, _MAGIC_BYTES), _MAGIC_VALUES)
+  magic = tf.logical_or(magic, _MAGIC_WILDCARD)
+  is_format = tf.reduce_all(magic, axis=1)  # [PNG, GIF, BMP]
+  field_format = tf.gather(is_format, [0, 0, 1, 1, 2, 2])
+  return tf.logical_or(empty,
+                       tf.reduce_any(tf.logical_and(field_zero, field_format)))
 
-  def png_zero():
-    return tf.logical_or(
-        tf.equal(_uint_be(image_bytes, 16, 4), 0),
-        tf.equal(_uint_be(image_bytes, 20, 4), 0))
 
-  def gif_zero():
-    return tf.logical_or(
-        tf.equal(_uint_le(image_bytes, 6, 2), 0),
-        tf.equal(_uint_le(image_bytes, 8, 2), 0))
-
-  def bmp_zero():
-    # Height is signed (negative = top-down); zero is what matters.
-    return tf.logical_or(
-        tf.equal(_uint_le(image_bytes, 18, 4), 0),
-        tf.equal(_uint_le(image_bytes, 22, 4), 0))
-
-  return tf.reduce_any(
-      tf.stack([
-          empty,
-          tf.logical_and(png, png_zero()),
-          tf.logical_and(gif, gif_zero()),
-          tf.logical_and(bmp, bmp_zero())
-      ]))
+_HEADER_BYTES = 26
+# Byte offsets of each size field, padded to 4 by repeating a byte (a
+# repeated byte does not change "all bytes are zero").
+_SIZE_FIELD_BYTES = [[16, 17, 18, 19], [20, 21, 22, 23],  # PNG width, height.
+                     [6, 7, 7, 7], [8, 9, 9, 9],          # GIF width, height.
+                     [18, 19, 20, 21], [22, 23, 24, 25]]  # BMP width, height.
+_MAGIC_BYTES = [[0, 1, 2, 3]] * 3
+_MAGIC_VALUES = [list(PNG_MAGIC), list(GIF_MAGIC), list(BMP_MAGIC) + [0, 0]]
+_MAGIC_WILDCARD = [[False] * 4, [False] * 4, [False, False, True, True]]
 
 
 def _crop_window(height: tf.Tensor, width: tf.Tensor, resize_size: int,
