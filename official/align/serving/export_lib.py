@@ -1,0 +1,249 @@
+# Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
+"""Exports a trained ALIGN checkpoint as three TF Hub SavedModels.
+
+`export(model_dir, export_dir)` reads `model_dir/operative_config.gin` (as
+written by `train_lib.train`), builds the gin-configured `AlignModel` in
+float32, restores its variables from the latest (or a given) checkpoint and
+writes:
+
+  export_dir/image_encoder/      float32 images in [0, 1] (any size) or
+                                 encoded bytes → unit embeddings.
+  export_dir/text_encoder/       strings (tokenised inside) or token ids →
+                                 unit embeddings.
+  export_dir/text_preprocessor/  strings → BERT token ids (Model Garden's
+                                 preprocessing API: `.tokenize`,
+                                 `.bert_pack_inputs`).
+  export_dir/README.md           signatures, sizes, temperature, usage.
+
+Both encoders carry the trained `temperature` variable and a `logit_scale`
+signature (logits = cosine similarity * logit_scale). Everything is written
+to a temporary sibling directory that is renamed to `export_dir` at the end,
+so a failed export leaves nothing behind.
+"""
+import dataclasses
+import inspect
+import os
+import uuid
+from typing import Optional, Sequence
+
+import gin
+import tensorflow as tf
+
+from official.align import train_lib
+from official.align.dataloaders import input_reader
+from official.align.modeling import align_model
+from official.align.serving import image_module
+from official.align.serving import text_module
+
+OPERATIVE_CONFIG = "operative_config.gin"
+MODULES = ("image_encoder", "text_encoder", "text_preprocessor")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingConfig:
+  """Preprocessing of the exported modules (from the training gin config).
+
+  Attributes:
+    vocab_file: WordPiece vocab.txt (`TrainConfig.vocab_file`).
+    seq_length: tokens per text (`InputReader.seq_length`).
+    lower_case: lower-case texts (`InputReader.lower_case`).
+    image_size: central crop side (`InputReader.image_size`).
+    resize_size: shorter side resize (`InputReader.resize_size`).
+    pixel_range: tower input range (`InputReader.pixel_range`).
+  """
+  vocab_file: str
+  seq_length: int
+  lower_case: bool
+  image_size: int
+  resize_size: int
+  pixel_range: str
+
+
+def _gin_value(configurable, name: str):
+  """The gin-bound value of `configurable`'s argument `name`, or its default."""
+  try:
+    return gin.query_parameter(f"{configurable.__name__}.{name}")
+  except ValueError:
+    default = inspect.signature(configurable).parameters[name].default
+    if default is inspect.Parameter.empty:
+      raise ValueError(
+          f"{configurable.__name__}.{name} is not bound in the gin config."
+      ) from None
+    return default
+
+
+def serving_config_from_gin() -> ServingConfig:
+  """`ServingConfig` of the currently parsed gin config."""
+  reader = input_reader.InputReader
+  return ServingConfig(
+      vocab_file=_gin_value(train_lib.TrainConfig, "vocab_file"),
+      seq_length=_gin_value(reader, "seq_length"),
+      lower_case=_gin_value(reader, "lower_case"),
+      image_size=_gin_value(reader, "image_size"),
+      resize_size=_gin_value(reader, "resize_size"),
+      pixel_range=_gin_value(reader, "pixel_range"))
+
+
+def restore_model(model_dir: str,
+                  checkpoint: Optional[str] = None,
+                  gin_bindings: Sequence[str] = ()):
+  """Builds the trained `AlignModel` (float32) from a training `model_dir`.
+
+  The global gin config is replaced by `model_dir/operative_config.gin`
+  plus `gin_bindings` (bindings of configurables that are not imported here
+  are skipped).
+
+  Args:
+    model_dir: a `train_lib.train` model_dir.
+    checkpoint: checkpoint prefix; default: the latest in
+      `model_dir/checkpoints`.
+    gin_bindings: extra bindings applied after the operative config.
+
+  Returns:
+    (model, serving_config, checkpoint_path).
+
+  Raises:
+    FileNotFoundError: no operative config or no checkpoint.
+  """
+  config_file = os.path.join(model_dir, OPERATIVE_CONFIG)
+  if not tf.io.gfile.exists(config_file):
+    raise FileNotFoundError(f"No {OPERATIVE_CONFIG} in {model_dir}.")
+  checkpoint = checkpoint or tf.train.latest_checkpoint(
+      os.path.join(model_dir, train_lib.CHECKPOINT_SUBDIR))
+  if not checkpoint:
+    raise FileNotFoundError(f"No checkpoint found in {model_dir}.")
+  with gin.unlock_config():
+    gin.clear_config()
+    gin.parse_config_files_and_bindings([config_file], list(gin_bindings),
+                                        skip_unknown=True)
+  model = align_model.build_align_model()
+  # The training checkpoint also holds the optimizer and the data iterator.
+  status = tf.train.Checkpoint(model=model).restore(checkpoint)
+  status.expect_partial().assert_existing_objects_matched()
+  return model, serving_config_from_gin(), checkpoint
+
+
+def _readme(config: ServingConfig, model: align_model.AlignModel,
+            checkpoint: str) -> str:
+  """README.md of an export."""
+  temperature = float(model.temperature.numpy())
+  embed_dim = int(model.encode_text(
+      {k: tf.zeros([1, 2], tf.int32) for k in align_model.TEXT_KEYS}
+  ).shape[-1])
+  return f"""# ALIGN TF Hub export
+
+Exported from `{checkpoint}`. Embeddings are float32 `[batch, {embed_dim}]`
+with unit L2 norm; logits = cosine similarity × `logit_scale`
+(= 1 / temperature = {1.0 / temperature:.6g}).
+
+## image_encoder/
+
+* `hub.KerasLayer("image_encoder")` / default call and signature
+  `serving_default`: `images` float32 `[batch, height, width, 3]`, RGB in
+  [0, 1], any height and width → `embeddings`. Inside: the evaluation
+  geometry (shorter side resized to {config.resize_size}, central
+  {config.image_size}×{config.image_size} crop) and the tower's pixel range
+  ("{config.pixel_range}").
+* `image_bytes`: `image_bytes` tf.string `[batch]` of encoded
+  JPEG/PNG/GIF/BMP → `embeddings` (decoded as in evaluation).
+* `logit_scale`: no input → `logit_scale` float32 scalar.
+* `hub.KerasLayer(..., trainable=True)` fine-tunes the tower (BatchNorm in
+  training mode when called with `training=True`). `temperature` is a
+  non-trainable variable.
+
+## text_encoder/
+
+Needs `import tensorflow_text` before loading (tokeniser ops).
+
+* Default call and `serving_default`: `text` tf.string `[batch]` (UTF-8) →
+  `embeddings`. Tokenised inside (WordPiece, vocab in `assets/`,
+  lower_case={config.lower_case}), truncated to {config.seq_length} tokens.
+* `token_ids`: int32 `[batch, length]` `input_word_ids`, `input_mask`,
+  `input_type_ids` (as made by `text_preprocessor`) → `embeddings`.
+* `logit_scale`: as above.
+
+## text_preprocessor/
+
+Model Garden's BERT preprocessing API (needs `import tensorflow_text`):
+default call `sentences` tf.string `[batch]` → int32 `[batch,
+{config.seq_length}]` `input_word_ids`, `input_mask`, `input_type_ids`;
+`.tokenize(strings)` → RaggedTensor; `.bert_pack_inputs([tokens],
+seq_length=N)`.
+
+## Example
+
+```python
+import tensorflow as tf, tensorflow_hub as hub, tensorflow_text  # noqa
+image_encoder = hub.KerasLayer("image_encoder")
+text_encoder = hub.KerasLayer("text_encoder")
+scale = tf.saved_model.load("text_encoder").logit_scale()["logit_scale"]
+logits = scale * tf.matmul(image_encoder(images),
+                           text_encoder(tf.constant(["a photo of a dog"])),
+                           transpose_b=True)
+```
+
+Inspect with `saved_model_cli show --dir image_encoder --all`. The text
+modules use tensorflow_text ops, which `saved_model_cli` does not load by
+itself; run it as
+
+```sh
+python -c "import sys, tensorflow_text
+from tensorflow.python.tools import saved_model_cli
+sys.argv[0] = 'saved_model_cli'; saved_model_cli.main()" \\
+  run --dir text_encoder --tag_set serve --signature_def serving_default \\
+  --input_exprs 'text=["a photo of a dog"]'
+```
+"""
+
+
+def export(model_dir: str,
+           export_dir: str,
+           checkpoint: Optional[str] = None,
+           overwrite: bool = False,
+           gin_bindings: Sequence[str] = ()) -> str:
+  """Writes the three SavedModels and README.md of a trained model.
+
+  Args:
+    model_dir: a `train_lib.train` model_dir (operative config, checkpoints).
+    export_dir: output directory; must not exist unless `overwrite`.
+    checkpoint: checkpoint prefix; default: the latest in `model_dir`.
+    overwrite: replace an existing `export_dir`.
+    gin_bindings: extra gin bindings (e.g. `InputReader.resize_size = 320`
+      or `TrainConfig.vocab_file = '/new/path/vocab.txt'`).
+
+  Returns:
+    The checkpoint that was exported.
+
+  Raises:
+    FileExistsError: `export_dir` exists and not `overwrite`.
+  """
+  export_dir = export_dir.rstrip("/")
+  if tf.io.gfile.exists(export_dir) and not overwrite:
+    raise FileExistsError(
+        f"{export_dir} exists; pass --overwrite to replace it.")
+  model, config, checkpoint = restore_model(model_dir, checkpoint,
+                                            gin_bindings)
+  image, image_signatures = image_module.build_image_module(
+      model.image_encoder, model.temperature, config.resize_size,
+      config.image_size, config.pixel_range)
+  text, text_signatures = text_module.build_text_module(
+      model.text_encoder, model.temperature, config.vocab_file,
+      config.seq_length, config.lower_case)
+
+  tmp_dir = f"{export_dir}.tmp-{uuid.uuid4().hex}"
+  try:
+    tf.saved_model.save(image, os.path.join(tmp_dir, "image_encoder"),
+                        signatures=image_signatures)
+    tf.saved_model.save(text, os.path.join(tmp_dir, "text_encoder"),
+                        signatures=text_signatures)
+    text.preprocessor.save(os.path.join(tmp_dir, "text_preprocessor"),
+                           include_optimizer=False, save_format="tf")
+    with tf.io.gfile.GFile(os.path.join(tmp_dir, "README.md"), "w") as f:
+      f.write(_readme(config, model, checkpoint))
+    if tf.io.gfile.exists(export_dir):
+      tf.io.gfile.rmtree(export_dir)
+    tf.io.gfile.rename(tmp_dir, export_dir)
+  finally:
+    if tf.io.gfile.exists(tmp_dir):
+      tf.io.gfile.rmtree(tmp_dir)
+  return checkpoint

@@ -1,0 +1,296 @@
+"""TF Hub export: exported modules reproduce the in-Python model.
+
+One tiny model (two-conv image tower with BatchNorm, 1-layer BERT, 16-d) is
+checkpointed in a fake training model_dir and exported once per module; a
+fresh interpreter that cannot import `official.align` loads the export
+(`loader_script.py`) and the tests compare what it computed.
+"""
+import io
+import json
+import os
+import subprocess
+import sys
+
+import gin
+import numpy as np
+from PIL import Image
+from PIL import ImageDraw
+import pytest
+import tensorflow as tf
+import tensorflow_hub as hub
+import tf_keras
+
+from official.align.dataloaders import image_preprocessing
+from official.align.dataloaders import text_preprocessing
+from official.align.evaluation import zero_shot
+from official.align.modeling import align_model
+from official.align.serving import export_lib
+from official.align.serving import image_module
+from official.align.serving import text_module
+import tiny_models  # pylint: disable=g-bad-import-order
+
+PYTHON = sys.executable
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+SEQ_LENGTH = 8
+RESIZE_SIZE, CROP_SIZE, PIXEL_RANGE = 36, 32, "symmetric"
+WORDS = ("a photo of the red green blue circle square triangle word "
+         "caf ##e ##s").split()
+CLASSES = ("red circle", "green square", "blue triangle")
+TEMPLATES = ("a {}", "a photo of the {}")
+
+gin.external_configurable(tiny_models.conv_image_encoder,
+                          "serving_test_conv_image_encoder")
+
+OPERATIVE_CONFIG = """
+build_align_model.image_encoder_cls = @serving_test_conv_image_encoder
+build_align_model.image_size = 32
+build_align_model.seq_length = {seq_length}
+TextEncoder.embed_dim = 16
+TextEncoder.vocab_size = 64
+TextEncoder.hidden_size = 16
+TextEncoder.num_layers = 1
+TextEncoder.num_attention_heads = 2
+TextEncoder.inner_dim = 32
+TextEncoder.max_sequence_length = {seq_length}
+TextEncoder.dropout_rate = 0.0
+TextEncoder.attention_dropout_rate = 0.0
+InputReader.image_size = {crop}
+InputReader.resize_size = {resize}
+InputReader.seq_length = {seq_length}
+InputReader.pixel_range = '{pixel_range}'
+TrainConfig.vocab_file = '{vocab}'
+TrainConfig.train_file_pattern = 'unused'
+"""
+
+
+def _shape_images(size=48):
+  """float32 [3, size, size, 3]: a red circle, green square, blue triangle."""
+  images = []
+  for i, color in enumerate(((255, 0, 0), (0, 160, 0), (0, 0, 255))):
+    image = Image.new("RGB", (size, size), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    box = (8, 8, size - 8, size - 8)
+    [draw.ellipse, draw.rectangle,
+     lambda b, fill: draw.polygon([(8, 40), (24, 8), (40, 40)], fill=fill)
+     ][i](box, fill=color)
+    images.append(np.asarray(image, np.float32) / 255.0)
+  return np.stack(images)
+
+
+def _encode(image, fmt):
+  buf = io.BytesIO()
+  Image.fromarray((image * 255).astype(np.uint8)).save(buf, fmt)
+  return buf.getvalue()
+
+
+def _zero_shot(prompt_embeddings, image_embeddings):
+  classes = zero_shot.class_embeddings(
+      np.reshape(prompt_embeddings, [len(CLASSES), len(TEMPLATES), -1]))
+  return zero_shot.top_k_predictions(
+      zero_shot.similarity(image_embeddings, classes), 1)[:, 0]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+  """Checkpoints a tiny model, exports it, runs the isolated loader."""
+  root = tmp_path_factory.mktemp("export")
+  model_dir, export_dir = root / "model", str(root / "hub")
+  model_dir.mkdir()
+  vocab = model_dir / "vocab.txt"
+  vocab.write_text("\n".join(text_preprocessing.RESERVED_TOKENS + tuple(WORDS))
+                   + "\n")
+  config = OPERATIVE_CONFIG.format(
+      seq_length=SEQ_LENGTH, crop=CROP_SIZE, resize=RESIZE_SIZE,
+      pixel_range=PIXEL_RANGE, vocab=vocab)
+  (model_dir / export_lib.OPERATIVE_CONFIG).write_text(config)
+  with gin.unlock_config():
+    gin.clear_config()
+    gin.parse_config(config)
+    model = align_model.build_align_model()
+  model.temperature.assign(0.07)
+  rng = np.random.default_rng(0)
+  # Moves the BatchNorm statistics away from their initial values.
+  model.encode_image(tf.constant(rng.uniform(size=(4, 32, 32, 3)),
+                                 tf.float32), training=True)
+  checkpoint = tf.train.Checkpoint(model=model,
+                                   optimizer=tf_keras.optimizers.SGD())
+  tf.train.CheckpointManager(checkpoint, str(model_dir / "checkpoints"),
+                             max_to_keep=1).save(checkpoint_number=3)
+
+  images = rng.uniform(size=(7, 40, 50, 3)).astype(np.float32)
+  texts = np.array(["a red circle", "the blue square", "café photos", "",
+                    "a photo of a green triangle", "word word word", "Blue"],
+                   dtype=object)
+  image_bytes = np.array([_encode(im, "PNG" if i % 2 else "JPEG")
+                          for i, im in enumerate(images)], dtype=object)
+  inputs = dict(images=images, texts=texts, image_bytes=image_bytes,
+                prompts=np.array(zero_shot.build_prompts(CLASSES, TEMPLATES),
+                                 dtype=object),
+                shape_images=_shape_images())
+  np.savez(root / "inputs.npz", **inputs)
+
+  tokenizer = text_preprocessing.TextTokenizer(str(vocab), SEQ_LENGTH)
+  decoded = tf.stack([image_preprocessing.preprocess_image(
+      b, is_training=False, resize_size=RESIZE_SIZE, crop_size=CROP_SIZE,
+      pixel_range=PIXEL_RANGE) for b in image_bytes])
+  encode_images = lambda x: model.encode_image(image_module.preprocess_images(
+      x, RESIZE_SIZE, CROP_SIZE, PIXEL_RANGE), training=False).numpy()
+  encode_texts = lambda t: model.encode_text(tokenizer(t),
+                                             training=False).numpy()
+  expected = dict(
+      image=encode_images(images), text=encode_texts(texts),
+      ids=tokenizer(texts)["input_word_ids"].numpy(),
+      bytes=model.encode_image(decoded, training=False).numpy(),
+      zero_shot=_zero_shot(encode_texts(inputs["prompts"]),
+                           encode_images(inputs["shape_images"])))
+
+  export_lib.export(str(model_dir), export_dir)
+  with gin.unlock_config():
+    gin.clear_config()
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  result = subprocess.run(
+      [PYTHON, os.path.join(os.path.dirname(__file__), "loader_script.py"),
+       export_dir, str(root / "inputs.npz"), str(root / "outputs.npz")],
+      cwd=root, env=env, capture_output=True, text=True, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return dict(model_dir=str(model_dir), export_dir=export_dir,
+              expected=expected,
+              outputs=dict(np.load(root / "outputs.npz")),
+              report=json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_isolated_loading_matches_python_model(exported):
+  out, expected = exported["outputs"], exported["expected"]
+  assert exported["report"]["align_blocked"]
+  for n in (1, 7):
+    for way in ("hub", "sm", "sig"):
+      np.testing.assert_allclose(out[f"image_{way}_{n}"],
+                                 expected["image"][:n], atol=1e-5)
+      np.testing.assert_allclose(out[f"text_{way}_{n}"],
+                                 expected["text"][:n], atol=1e-5)
+    np.testing.assert_array_equal(out[f"ids_hub_{n}"], expected["ids"][:n])
+    np.testing.assert_array_equal(out[f"ids_sm_{n}"], expected["ids"][:n])
+    np.testing.assert_allclose(out[f"token_sig_{n}"], expected["text"][:n],
+                               atol=1e-5)
+    np.testing.assert_allclose(out[f"bytes_sig_{n}"], expected["bytes"][:n],
+                               atol=1e-5)
+  # Both texts have 3 word pieces: [CLS] w w w [SEP] fits in 5.
+  np.testing.assert_array_equal(out["packed_5"], expected["ids"][:2, :5])
+  for key in ("logit_scale_image", "logit_scale_text"):
+    np.testing.assert_allclose(out[key], 1 / 0.07, rtol=1e-6)
+  np.testing.assert_allclose(out["temperature"], 0.07, rtol=1e-6)
+
+
+def test_zero_shot_predictions_match(exported):
+  out = exported["outputs"]
+  np.testing.assert_array_equal(
+      _zero_shot(out["prompt_embeddings"], out["shape_embeddings"]),
+      exported["expected"]["zero_shot"])
+
+
+def test_edge_inputs_give_finite_embeddings(exported):
+  out = exported["outputs"]
+  assert out["edge_text"].shape == (3, 16)
+  for key in ("edge_text", "edge_tiny_image", "edge_big_image",
+              "edge_gray_png"):
+    assert np.all(np.isfinite(out[key])), key
+    np.testing.assert_allclose(np.linalg.norm(out[key], axis=-1), 1.0,
+                               atol=1e-5)
+
+
+def test_wrong_dtype_or_rank_fails_at_the_signature(exported):
+  errors = exported["report"]["errors"]
+  # Restored tf.functions reject non-matching inputs before running.
+  for key in ("image_int_dtype", "image_rank3", "text_float", "text_rank2"):
+    assert errors[key] in ("ValueError", "TypeError"), (key, errors[key])
+  # Signature functions check their inputs when called.
+  for key in ("sig_image_rank3", "sig_text_int"):
+    assert errors[key] in ("ValueError", "TypeError", "InvalidArgumentError"
+                          ), (key, errors[key])
+
+
+def test_saved_model_cli_runs_text_encoder(exported):
+  # saved_model_cli cannot load tensorflow_text's ops by itself.
+  script = ("import sys, tensorflow_text\n"
+            "from tensorflow.python.tools import saved_model_cli\n"
+            "sys.argv = ['saved_model_cli'] + sys.argv[1:]\n"
+            "saved_model_cli.main()\n")
+  text_dir = os.path.join(exported["export_dir"], "text_encoder")
+  run = subprocess.run(
+      [PYTHON, "-c", script, "run", "--dir", text_dir, "--tag_set", "serve",
+       "--signature_def", "serving_default",
+       "--input_exprs", 'text=["a red circle"]'],
+      capture_output=True, text=True, check=False)
+  assert run.returncode == 0, run.stderr[-2000:]
+  assert "Result for output key embeddings:" in run.stdout
+  values = np.array(run.stdout.split("embeddings:")[1].strip(" []\n").split(),
+                    np.float32)
+  np.testing.assert_allclose(values, exported["expected"]["text"][0],
+                             atol=1e-5)
+  show = subprocess.run(
+      [PYTHON, "-c", script, "show", "--dir", text_dir, "--all"],
+      capture_output=True, text=True, check=False)
+  for name in ("serving_default", "token_ids", "logit_scale",
+               "input_word_ids", "embeddings"):
+    assert name in show.stdout, name
+
+
+def test_readme_documents_signatures(exported):
+  with open(os.path.join(exported["export_dir"], "README.md")) as f:
+    readme = f.read()
+  for name in ("image_bytes", "token_ids", "logit_scale", "text_preprocessor",
+               "bert_pack_inputs"):
+    assert name in readme
+
+
+def test_existing_export_dir_is_refused(exported):
+  with pytest.raises(FileExistsError):
+    export_lib.export(exported["model_dir"], exported["export_dir"])
+  run = subprocess.run(
+      [PYTHON, os.path.join(REPO, "export", "export_tfhub.py"),
+       f"--model_dir={exported['model_dir']}",
+       f"--export_dir={exported['export_dir']}"],
+      capture_output=True, text=True, check=False)
+  assert run.returncode == 1
+  assert run.stderr.strip().splitlines()[-1].startswith(
+      "export_tfhub: error:")
+
+
+def test_fine_tuning_through_hub_layer(exported):
+  tf_keras.utils.set_random_seed(0)
+  encoder = hub.KerasLayer(
+      os.path.join(exported["export_dir"], "image_encoder"), trainable=True)
+  classifier = tf_keras.Sequential([encoder, tf_keras.layers.Dense(2)])
+  rng = np.random.default_rng(0)
+  labels = np.array([0, 1] * 4)
+  # Class 1 images are brighter.
+  images = tf.constant(rng.uniform(size=(8, 24, 24, 3)) * 0.5 +
+                       labels[:, None, None, None] * 0.5, tf.float32)
+  classifier(images)
+  before = [v.numpy() for v in encoder.trainable_variables]
+  assert before and not any("temperature" in v.name
+                            for v in encoder.trainable_variables)
+  optimizer = tf_keras.optimizers.SGD(0.5)
+  loss_fn = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+  losses = []
+  for _ in range(6):
+    with tf.GradientTape() as tape:
+      loss = loss_fn(labels, classifier(images, training=True))
+    grads = tape.gradient(loss, classifier.trainable_variables)
+    optimizer.apply_gradients(zip(grads, classifier.trainable_variables))
+    losses.append(float(loss))
+  assert losses[-1] < losses[0], losses
+  changed = [not np.allclose(b, v.numpy())
+             for b, v in zip(before, encoder.trainable_variables)]
+  assert all(changed)
+  # BatchNorm ran in training mode: its moving statistics moved.
+  moving = [v for v in encoder.non_trainable_variables if "moving" in v.name]
+  assert moving and not np.allclose(moving[0].numpy(), 0.0)
+
+
+def test_text_module_builds_model_garden_preprocessor(tmp_path):
+  vocab = tmp_path / "vocab.txt"
+  vocab.write_text("\n".join(text_preprocessing.RESERVED_TOKENS + ("hi",)))
+  preprocessor = text_module.build_text_preprocessor(str(vocab), 4, True)
+  ids = preprocessor(tf.constant(["Hi hi hi"]))["input_word_ids"]
+  np.testing.assert_array_equal(ids, [[2, 5, 5, 3]])
