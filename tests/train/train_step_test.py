@@ -1,0 +1,172 @@
+"""The replica step: XLA readiness, skipping non-finite steps, tower levers."""
+import os
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from official.align import optimization
+from official.align import towers
+from official.align import train_lib
+from official.align.modeling import align_model
+
+import tiny_models
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def _batch(batch_size, image_size, seq_length, vocab_size, seed=0):
+  rng = np.random.default_rng(seed)
+  lengths = rng.integers(3, seq_length + 1, size=batch_size)
+  mask = (np.arange(seq_length)[None] < lengths[:, None]).astype(np.int32)
+  return {
+      "image": tf.constant(rng.uniform(
+          size=(batch_size, image_size, image_size, 3)), tf.float32),
+      "input_word_ids": tf.constant(rng.integers(
+          5, vocab_size, size=(batch_size, seq_length)) * mask, tf.int32),
+      "input_mask": tf.constant(mask),
+      "input_type_ids": tf.zeros((batch_size, seq_length), tf.int32),
+  }
+
+
+def _tiny_config_model(seed):
+  tf_keras.utils.set_random_seed(seed)
+  model = align_model.build_align_model()
+  model.compile(optimizer=optimization.build_optimizer(learning_rate=1e-3))
+  return model
+
+
+def _step_with_gradients(model):
+  """`make_step_fn(model, "stop")`, also returning the applied gradients."""
+
+  def step(batch):
+    gradients, output, norm = model.compute_gradients(batch)
+    align_model._apply_aggregated_gradients(  # pylint: disable=protected-access
+        model.optimizer, zip(gradients, model.trainable_variables))
+    return gradients, model._step_logs(output, gradient_norm=norm)  # pylint: disable=protected-access
+  return step
+
+
+def test_tiny_config_step_compiles_with_xla_and_matches():
+  gin.clear_config()
+  gin.parse_config_file(os.path.join(REPO, "configs", "tiny.gin"))
+  try:
+    xla_model = _tiny_config_model(0)
+    ref_model = _tiny_config_model(0)
+  finally:
+    gin.clear_config()
+  ref_model.set_weights(xla_model.get_weights())
+  batch = _batch(8, 32, 16, 1000)
+  xla_step = tf.function(_step_with_gradients(xla_model), jit_compile=True)
+  ref_step = tf.function(_step_with_gradients(ref_model))
+  graph = xla_step.get_concrete_function(batch).graph
+  for op in graph.get_operations():
+    for t in list(op.inputs) + list(op.outputs):
+      assert t.dtype != tf.string, op.name
+  for t in graph.inputs:
+    assert t.shape.is_fully_defined(), t
+  xla_grads, xla_logs = xla_step(batch)
+  ref_grads, ref_logs = ref_step(batch)
+  for k in ref_logs:
+    np.testing.assert_allclose(xla_logs[k], ref_logs[k], rtol=1e-4,
+                               atol=1e-6, err_msg=k)
+  # Relative to the largest gradient entry: some entries (e.g. BatchNorm
+  # betas feeding another BatchNorm) are float noise around zero.
+  ref_grads = [tf.convert_to_tensor(g).numpy() for g in ref_grads]
+  scale = max(float(np.max(np.abs(g))) for g in ref_grads)
+  for a, b, v in zip(xla_grads, ref_grads, ref_model.trainable_variables):
+    np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(), b,
+                               rtol=1e-4, atol=1e-4 * scale, err_msg=v.name)
+  # LAMB divides by sqrt(v) ~ |g|: gradients within float noise of zero can
+  # move a weight by up to ~lr either way, so weights get an absolute
+  # tolerance of a tenth of the learning rate (1e-3).
+  for a, b in zip(xla_model.trainable_variables,
+                  ref_model.trainable_variables):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4,
+                               err_msg=a.name)
+
+
+def _per_replica_dataset(per_replica_batch, num_replicas, nan_at_step):
+  """3 steps of per-replica batches; step `nan_at_step` (0-based) has NaN
+  images on the last replica only. `skipped_records` counts steps."""
+  elements = []
+  for step in range(3):
+    for replica in range(num_replicas):
+      b = tiny_models.random_batch(per_replica_batch,
+                                   seed=step * num_replicas + replica)
+      if step == nan_at_step and replica == num_replicas - 1:
+        b["image"] = b["image"] * float("nan")
+      b["skipped_records"] = tf.constant([0, 0, step, 0, 0, 0], tf.int64)
+      elements.append(b)
+  return tf.data.Dataset.from_tensor_slices(
+      {k: tf.stack([e[k] for e in elements]) for k in elements[0]})
+
+
+def test_skip_policy_leaves_weights_untouched_under_mirrored():
+  strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
+  with strategy.scope():
+    model = tiny_models.tiny_align_model(
+        image_tower=tiny_models.conv_image_encoder())
+    model.compile(optimizer=optimization.build_optimizer(learning_rate=1e-2))
+  iterator = iter(strategy.distribute_datasets_from_function(
+      lambda ctx: _per_replica_dataset(4, 2, nan_at_step=1)))
+  loop = train_lib.make_train_loop(
+      strategy, model, train_lib.make_step_fn(model, "skip"), False)
+  out = loop(iterator, tf.constant(1))
+  assert int(out["first_nonfinite_step"]) == -1
+  before = [v.numpy() for v in model.trainable_variables]
+  out = loop(iterator, tf.constant(1))
+  assert int(out["first_nonfinite_step"]) == 2
+  assert int(model.optimizer.iterations.numpy()) == 2
+  for v, b in zip(model.trainable_variables, before):
+    np.testing.assert_array_equal(v.numpy(), b, err_msg=v.name)
+  out = loop(iterator, tf.constant(1))
+  assert int(out["first_nonfinite_step"]) == -1
+  np.testing.assert_array_equal(out["skipped_records"], [0, 0, 2, 0, 0, 0])
+  assert any(np.any(v.numpy() != b)
+             for v, b in zip(model.trainable_variables, before))
+  assert all(np.all(np.isfinite(v.numpy())) for v in model.variables)
+
+
+def _gradients(model, batch):
+
+  @tf.function
+  def grads():
+    with tf.GradientTape() as tape:
+      loss = model.compute_contrastive_loss(batch, training=True).loss
+    return tape.gradient(loss, model.trainable_variables)
+  return [tf.convert_to_tensor(g).numpy() for g in grads()]
+
+
+def test_recompute_grad_text_tower_gives_the_same_gradients():
+  plain = tiny_models.tiny_align_model(
+      image_tower=tiny_models.conv_image_encoder())
+  recomputed = tiny_models.tiny_align_model(
+      image_tower=tiny_models.conv_image_encoder())
+  recomputed.set_weights(plain.get_weights())
+  towers.configure_towers(recomputed, recompute_text_tower=True)
+  batch = tiny_models.random_batch(4)
+  for a, b in zip(_gradients(plain, batch), _gradients(recomputed, batch)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  # BatchNorm towers are refused (their recomputed gradients are wrong).
+  with pytest.raises(NotImplementedError):
+    towers.configure_towers(recomputed, recompute_image_tower=True)
+
+
+def test_locked_image_tower_is_frozen_and_in_inference_mode():
+  model = tiny_models.tiny_align_model(
+      image_tower=tiny_models.conv_image_encoder())
+  num_text = len(model.text_encoder.trainable_variables)
+  towers.configure_towers(model, lock_image_tower=True)
+  assert not model.image_encoder.trainable_variables
+  assert len(model.trainable_variables) == num_text + 1  # + temperature
+  moving = [v.numpy() for v in model.image_encoder.non_trainable_variables]
+  batch = tiny_models.random_batch(4)
+  train_out = model(batch, training=True)["image_embeddings"]
+  infer_out = model(batch, training=False)["image_embeddings"]
+  np.testing.assert_allclose(train_out, infer_out, rtol=1e-6)
+  for v, m in zip(model.image_encoder.non_trainable_variables, moving):
+    np.testing.assert_array_equal(v.numpy(), m)
