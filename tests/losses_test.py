@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from official.align import losses
+import tiny_models
 
 
 def _unit_rows(rng, n, d):
@@ -72,7 +73,7 @@ def test_replicas_see_global_negatives_with_offset_labels():
   """4 replicas x 2 rows: the mean of replica losses is the 8-row loss."""
   rng = np.random.default_rng(1)
   images, texts = _unit_rows(rng, 8, 4), _unit_rows(rng, 8, 4)
-  strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(4)])
+  strategy = tiny_models.mirrored_strategy(4)
 
   def local_rows(array):
     return strategy.experimental_distribute_values_from_function(

@@ -13,6 +13,20 @@ VOCAB_SIZE = 50
 EMBED_DIM = 16
 
 
+def mirrored_strategy(num_replicas: int) -> tf.distribute.MirroredStrategy:
+  """A `MirroredStrategy` over the first `num_replicas` logical CPUs.
+
+  Collective ops key their groups per strategy object, so collective-based
+  strategies of different sizes in one process clash ("joining a group with
+  size 2, but that group has size 4"); reducing through one device avoids
+  collectives and leaves the arithmetic under test unchanged. Every test
+  that builds a multi-replica strategy uses this.
+  """
+  return tf.distribute.MirroredStrategy(
+      [f"/cpu:{i}" for i in range(num_replicas)],
+      cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
 def tiny_image_encoder(use_sync_bn: bool = False):
   """The real `ImageEncoder` at width 0.25, one block per stage."""
   return image_encoder.ImageEncoder(

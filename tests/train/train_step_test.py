@@ -106,7 +106,7 @@ def _per_replica_dataset(per_replica_batch, num_replicas, nan_at_step):
 
 
 def test_skip_policy_leaves_weights_untouched_under_mirrored():
-  strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
+  strategy = tiny_models.mirrored_strategy(2)
   with strategy.scope():
     model = tiny_models.tiny_align_model(
         image_tower=tiny_models.conv_image_encoder())
