@@ -347,14 +347,42 @@ def build_evaluator(model, config: TrainConfig
       model, reader.tokenizer, lambda: reader(None), config.eval_labels_file)
 
 
-def build_model_and_optimizer(strategy, config: TrainConfig):
-  """Model (gin), memory levers (gin), optimizer (gin) in strategy scope."""
+@gin.configurable
+def build_adam(learning_rate=None, beta_1: float = 0.9, beta_2: float = 0.999,
+               epsilon: float = 1e-7, global_clipnorm: Optional[float] = None
+               ) -> tf_keras.optimizers.legacy.Optimizer:
+  """Adam with `optimization.build_learning_rate()`'s schedule (small runs).
+
+  LAMB (the paper's, `optimization.build_optimizer`) scales every update to
+  `learning_rate * ||w||`, which is slow for from-scratch CPU-sized demos.
+  """
+  if learning_rate is None:
+    learning_rate = optimization.build_learning_rate()
+  return tf_keras.optimizers.legacy.Adam(
+      learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+      epsilon=epsilon, global_clipnorm=global_clipnorm)
+
+
+@gin.configurable(denylist=["strategy", "config"])
+def build_model_and_optimizer(strategy, config: TrainConfig,
+                              optimizer_fn=optimization.build_optimizer):
+  """Model (gin), memory levers (gin), optimizer (gin) in strategy scope.
+
+  Args:
+    strategy: the `tf.distribute` strategy.
+    config: the run's `TrainConfig`.
+    optimizer_fn: () -> optimizer; default the paper's LAMB
+      (`optimization.build_optimizer`), or e.g. `@build_adam`.
+
+  Returns:
+    (model, optimizer).
+  """
   if config.mixed_precision_policy:
     tf_keras.mixed_precision.set_global_policy(config.mixed_precision_policy)
   with strategy.scope():
     model = align_model.build_align_model()
     towers.configure_towers(model)
-    optimizer = optimization.build_optimizer()
+    optimizer = optimizer_fn()
     if config.mixed_precision_policy == "mixed_float16":
       optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
     model.compile(optimizer=optimizer)
