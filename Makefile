@@ -17,6 +17,8 @@ $(STAMP): requirements.txt requirements-test.txt setup.py tools/install_dev_path
 
 demo: $(STAMP)
 	$(PY) -m official.align.demo --workdir=runs/demo
+	$(PY) export/export_tfhub.py --model_dir=runs/demo/model \
+	    --export_dir=runs/demo/export --overwrite
 
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests

@@ -102,11 +102,18 @@ def run_demo(workdir: str, num_figure_images: int = 16) -> Dict:
     metadata = json.load(f)
   world_seconds = time.time() - start
 
-  config = train_lib.TrainConfig(
-      train_file_pattern=os.path.join(world_dir, "train-*.tfrecord"),
-      vocab_file=os.path.join(world_dir, "vocab.txt"),
-      eval_file_pattern=os.path.join(world_dir, "eval-*.tfrecord"),
-      eval_labels_file=os.path.join(world_dir, "eval_labels.json"))
+  # Bound through gin (not passed as arguments) so that they are in the
+  # operative config, which the exporter reads.
+  with gin.unlock_config():
+    gin.bind_parameter("TrainConfig.train_file_pattern",
+                       os.path.join(world_dir, "train-*.tfrecord"))
+    gin.bind_parameter("TrainConfig.vocab_file",
+                       os.path.join(world_dir, "vocab.txt"))
+    gin.bind_parameter("TrainConfig.eval_file_pattern",
+                       os.path.join(world_dir, "eval-*.tfrecord"))
+    gin.bind_parameter("TrainConfig.eval_labels_file",
+                       os.path.join(world_dir, "eval_labels.json"))
+  config = train_lib.TrainConfig()
   train_start = time.time()
   result = train_lib.train(os.path.join(workdir, "model"), config=config)
   train_seconds = time.time() - train_start

@@ -19,6 +19,7 @@ import tensorflow as tf
 from official.align import demo
 from official.align import train_lib
 from official.align.dataloaders import demo_world
+from official.align.serving import export_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -116,6 +117,22 @@ def test_demo_code_path(demo_result, workdir):
   assert "held-out pairs" in demo_result["table"]
   assert os.path.getsize(os.path.join(workdir, "zero_shot.png")) > 1000
   assert os.path.exists(os.path.join(workdir, "results.json"))
+
+
+def test_demo_model_dir_exports(demo_result, workdir, tmp_path):
+  """`make demo` exports from the demo's model dir: the operative config
+  must carry everything the exporter reads (the vocabulary above all)."""
+  del demo_result  # Only its side effect, the trained model dir, is used.
+  model_dir = os.path.join(workdir, "model")
+  with open(os.path.join(model_dir, "operative_config.gin")) as f:
+    assert "TrainConfig.vocab_file" in f.read()
+  try:
+    export_lib.export(model_dir, str(tmp_path / "export"))
+  finally:
+    gin.clear_config()
+  for module in ("image_encoder", "text_encoder", "text_preprocessor"):
+    assert tf.saved_model.contains_saved_model(str(tmp_path / "export" /
+                                                   module))
 
 
 def test_short_run_summaries_and_loss_decreases(demo_result, workdir):
