@@ -245,7 +245,7 @@ def make_step_fn(model: align_model.AlignModel, nan_policy: str):
     state = [v for v in model.non_trainable_variables if v.dtype.is_floating]
     saved = [tf.identity(v) for v in state]
     gradients, output, gradient_norm = model.compute_gradients(features)
-    logs = model._step_logs(output, gradient_norm=gradient_norm)  # pylint: disable=protected-access
+    logs = model.step_logs(output, gradient_norm=gradient_norm)
     finite = tf.logical_and(tf.math.is_finite(logs["step_loss"]),
                             tf.math.is_finite(gradient_norm))
     for v, value in zip(state, saved):
@@ -261,7 +261,7 @@ def make_step_fn(model: align_model.AlignModel, nan_policy: str):
         # `variables` is per replica here (merge_call regroups the holders);
         # call_for_each_replica hands each replica its own.
         strategy.extended.call_for_each_replica(
-            lambda g, v: align_model._apply_aggregated_gradients(  # pylint: disable=protected-access
+            lambda g, v: align_model.apply_aggregated_gradients(
                 optimizer, zip(g, v.value)), args=(gradients, variables))
         return tf.constant(True)
 

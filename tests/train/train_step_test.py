@@ -44,9 +44,9 @@ def _step_with_gradients(model):
 
   def step(batch):
     gradients, output, norm = model.compute_gradients(batch)
-    align_model._apply_aggregated_gradients(  # pylint: disable=protected-access
+    align_model.apply_aggregated_gradients(
         model.optimizer, zip(gradients, model.trainable_variables))
-    return gradients, model._step_logs(output, gradient_norm=norm)  # pylint: disable=protected-access
+    return gradients, model.step_logs(output, gradient_norm=norm)
   return step
 
 

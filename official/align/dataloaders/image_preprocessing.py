@@ -95,9 +95,9 @@ _MAGIC_VALUES = [list(PNG_MAGIC), list(GIF_MAGIC), list(BMP_MAGIC) + [0, 0]]
 _MAGIC_WILDCARD = [[False] * 4, [False] * 4, [False, False, True, True]]
 
 
-def _crop_window(height: tf.Tensor, width: tf.Tensor, resize_size: int,
-                 crop_size: int, random: bool,
-                 seed: Optional[tf.Tensor]) -> Tuple[tf.Tensor, ...]:
+def crop_window(height: tf.Tensor, width: tf.Tensor, resize_size: int,
+                crop_size: int, random: bool,
+                seed: Optional[tf.Tensor]) -> Tuple[tf.Tensor, ...]:
   """Window (y, x, h, w) int32 of the original matching a crop of the resize.
 
   Args:
@@ -133,8 +133,8 @@ def _decode_window(image_bytes, resize_size, crop_size, random, seed):
 
   def jpeg():
     shape = tf.image.extract_jpeg_shape(image_bytes, output_type=tf.int32)
-    y, x, h, w = _crop_window(shape[0], shape[1], resize_size, crop_size,
-                              random, seed)
+    y, x, h, w = crop_window(shape[0], shape[1], resize_size, crop_size,
+                             random, seed)
     # Training: libjpeg's fast integer IDCT (a few % cheaper; differences are
     # far below the augmentation noise). Evaluation: the default, accurate
     # IDCT, so eval images match a reference decoder.
@@ -147,14 +147,14 @@ def _decode_window(image_bytes, resize_size, crop_size, random, seed):
                                   expand_animations=False, dtype=tf.uint8)
     image.set_shape([None, None, 3])
     shape = tf.shape(image)
-    y, x, h, w = _crop_window(shape[0], shape[1], resize_size, crop_size,
-                              random, seed)
+    y, x, h, w = crop_window(shape[0], shape[1], resize_size, crop_size,
+                             random, seed)
     return tf.image.crop_to_bounding_box(image, y, x, h, w)
 
   return tf.cond(is_jpeg(image_bytes), jpeg, other)
 
 
-def _to_range(image: tf.Tensor, pixel_range: str) -> tf.Tensor:
+def to_pixel_range(image: tf.Tensor, pixel_range: str) -> tf.Tensor:
   image = image / 255.0
   if pixel_range == "symmetric":
     image = image * 2.0 - 1.0
@@ -217,7 +217,7 @@ def normalize(image: tf.Tensor, pixel_range: str = "unit") -> tf.Tensor:
   if pixel_range not in PIXEL_RANGES:
     raise ValueError(f"pixel_range must be one of {PIXEL_RANGES}, "
                      f"got {pixel_range!r}")
-  return _to_range(tf.cast(image, tf.float32), pixel_range)
+  return to_pixel_range(tf.cast(image, tf.float32), pixel_range)
 
 
 @gin.configurable

@@ -123,15 +123,15 @@ class AlignModel(tf_keras.Model):
 
   def train_step(self, data: Mapping[str, tf.Tensor]) -> Dict[str, Any]:
     gradients, output, gradient_norm = self.compute_gradients(data)
-    _apply_aggregated_gradients(
+    apply_aggregated_gradients(
         self.optimizer, zip(gradients, self.trainable_variables))
-    return self._step_logs(output, gradient_norm=gradient_norm)
+    return self.step_logs(output, gradient_norm=gradient_norm)
 
   def test_step(self, data: Mapping[str, tf.Tensor]) -> Dict[str, Any]:
     output = self.compute_contrastive_loss(data, training=False)
-    return self._step_logs(output)
+    return self.step_logs(output)
 
-  def _step_logs(self, output, **extra) -> Dict[str, Any]:
+  def step_logs(self, output, **extra) -> Dict[str, Any]:
     """Global-batch scalars, identical on every replica."""
     replica_context = tf.distribute.get_replica_context()
     mean = lambda x: replica_context.all_reduce(tf.distribute.ReduceOp.MEAN, x)
@@ -156,7 +156,7 @@ def _uses_loss_scaling(optimizer) -> bool:
   return hasattr(optimizer, "get_scaled_loss")
 
 
-def _apply_aggregated_gradients(optimizer, grads_and_vars):
+def apply_aggregated_gradients(optimizer, grads_and_vars):
   """Applies gradients already summed over replicas."""
   inner = getattr(optimizer, "inner_optimizer", optimizer)
   if isinstance(inner, tf_keras.optimizers.legacy.Optimizer):

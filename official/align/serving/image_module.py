@@ -37,13 +37,13 @@ def preprocess_images(images: tf.Tensor, resize_size: int, crop_size: int,
   """
   images = tf.convert_to_tensor(images, tf.float32)
   shape = tf.shape(images)
-  y, x, h, w = image_preprocessing._crop_window(  # pylint: disable=protected-access
+  y, x, h, w = image_preprocessing.crop_window(
       shape[1], shape[2], resize_size, crop_size, random=False, seed=None)
   window = images[:, y:y + h, x:x + w, :]
   images = tf.image.resize(window, [crop_size, crop_size],
                            method=tf.image.ResizeMethod.BILINEAR)
-  # `_to_range` maps [0, 255]; the inputs here are already in [0, 1].
-  return image_preprocessing._to_range(images * 255.0, pixel_range)  # pylint: disable=protected-access
+  # `to_pixel_range` maps [0, 255]; the inputs here are already in [0, 1].
+  return image_preprocessing.to_pixel_range(images * 255.0, pixel_range)
 
 
 class EvalPreprocessing(tf_keras.layers.Layer):
