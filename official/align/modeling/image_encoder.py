@@ -1,16 +1,21 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
 """ALIGN's image tower: an EfficientNet trunk, pooled, optionally projected."""
-from typing import Optional
+from typing import Optional, Sequence
 
 import gin
 import tensorflow as tf
 import tf_keras
 
+from official.align.modeling import padded_efficientnet
 from official.vision.modeling.backbones import efficientnet
 
 # EfficientNet-L2 (Xie et al. 2020, "Self-training with Noisy Student"), the
 # paper's main image tower; Model Garden's scaling table stops at B7.
 EFFICIENTNET_L2_SCALING = dict(width_scale=4.3, depth_scale=5.3)
+
+# "same": Model Garden's EfficientNet (Keras 'same' padding); "explicit": the
+# PyTorch port's zero padding of strided convs (`padded_efficientnet`).
+PADDING_MODES = ("same", "explicit")
 
 
 def efficientnet_model_id(model_id: str,
@@ -66,6 +71,9 @@ class ImageEncoder(tf_keras.Model):
                use_sync_bn: bool = False,
                norm_momentum: float = 0.99,
                norm_epsilon: float = 1e-3,
+               se_inner_activation: str = "relu",
+               padding: str = "same",
+               symmetric_padding_blocks: Sequence[int] = (),
                name: str = "image_encoder",
                **kwargs):
     """Builds the tower.
@@ -82,25 +90,47 @@ class ImageEncoder(tf_keras.Model):
       use_sync_bn: batch statistics over all replicas instead of per replica.
       norm_momentum: BatchNorm moving-average momentum.
       norm_epsilon: BatchNorm epsilon.
+      se_inner_activation: activation inside squeeze-and-excitation (Model
+        Garden's default "relu"; the original EfficientNet and the Hugging
+        Face port use "swish").
+      padding: "same" (Model Garden's EfficientNet) or "explicit" (zero
+        padding of strided convs as in the Hugging Face port, which differs
+        from "same" for odd feature-map sizes, e.g. at 289 px; see
+        `padded_efficientnet`). Same variables either way.
+      symmetric_padding_blocks: with "explicit", the block indices padded
+        symmetrically (the HF config's `depthwise_padding`).
       name: layer name.
       **kwargs: forwarded to `tf_keras.Model`.
     """
     super().__init__(name=name, **kwargs)
-    backbone = efficientnet.EfficientNet(
-        model_id=efficientnet_model_id(model_id, width_scale, depth_scale),
+    if padding not in PADDING_MODES:
+      raise ValueError(f"padding must be one of {PADDING_MODES}, got "
+                       f"{padding!r}")
+    if symmetric_padding_blocks and padding != "explicit":
+      raise ValueError("symmetric_padding_blocks needs padding='explicit'.")
+    trunk_kwargs = dict(
         se_ratio=se_ratio,
         activation=activation,
+        se_inner_activation=se_inner_activation,
         stochastic_depth_drop_rate=stochastic_depth_drop_rate,
         use_sync_bn=use_sync_bn,
         norm_momentum=norm_momentum,
         norm_epsilon=norm_epsilon)
-    # Endpoints are "2".."5" for the output blocks and one more for the head
-    # conv; keep the trunk up to the last MBConv block only.
-    last_block = str(max(int(k) for k in backbone.output_specs))
-    self.trunk = tf_keras.Model(
-        inputs=backbone.inputs, outputs=backbone.output[last_block],
-        name="efficientnet")
-    self.feature_dim = int(backbone.output_specs[last_block][-1])
+    backbone_id = efficientnet_model_id(model_id, width_scale, depth_scale)
+    if padding == "explicit":
+      self.trunk = padded_efficientnet.build_trunk(
+          backbone_id, symmetric_padding_blocks=tuple(symmetric_padding_blocks),
+          **trunk_kwargs)
+    else:
+      backbone = efficientnet.EfficientNet(model_id=backbone_id,
+                                           **trunk_kwargs)
+      # Endpoints are "2".."5" for the output blocks and one more for the
+      # head conv; keep the trunk up to the last MBConv block only.
+      last_block = str(max(int(k) for k in backbone.output_specs))
+      self.trunk = tf_keras.Model(
+          inputs=backbone.inputs, outputs=backbone.output[last_block],
+          name="efficientnet")
+    self.feature_dim = int(self.trunk.output.shape[-1])
     self.embed_dim = embed_dim or self.feature_dim
     self.pool = tf_keras.layers.GlobalAveragePooling2D(name="pool")
     self.projection = (
@@ -111,7 +141,9 @@ class ImageEncoder(tf_keras.Model):
         depth_scale=depth_scale, se_ratio=se_ratio, activation=activation,
         stochastic_depth_drop_rate=stochastic_depth_drop_rate,
         use_sync_bn=use_sync_bn, norm_momentum=norm_momentum,
-        norm_epsilon=norm_epsilon)
+        norm_epsilon=norm_epsilon, se_inner_activation=se_inner_activation,
+        padding=padding,
+        symmetric_padding_blocks=tuple(symmetric_padding_blocks))
 
   def call(self, images: tf.Tensor, training=None) -> tf.Tensor:
     features = self.pool(self.trunk(images, training=training))
