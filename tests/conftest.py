@@ -10,6 +10,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
+# Shared session fixtures: `trained_demo_export` (tests/trained_demo.py).
+pytest_plugins = ["trained_demo"]
+
 NUM_LOGICAL_CPUS = 4
 
 _cpu = tf.config.list_physical_devices("CPU")[0]
