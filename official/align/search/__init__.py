@@ -1,0 +1,3 @@
+# Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
+"""Cross-modal search over image collections (ScaNN or exact; see
+`search_lib`, CLI: `python -m official.align.search build|search --help`)."""
