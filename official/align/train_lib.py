@@ -1,11 +1,13 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
 """ALIGN training: strategy, custom loop, summaries, checkpoints, preemption.
 
-`train(model_dir)` trains the gin-configured `AlignModel` (see
-`modeling.align_model.build_align_model`) with the gin-configured optimizer
-(`optimization.build_optimizer`) on `InputReader` batches, using the model's
-own cross-replica `train_step`. Everything else is bound through
-`TrainConfig` (gin) and `build_strategy` (gin or flags).
+`train(model_dir)` trains the model of the gin-configured task
+(`TrainConfig.task`: by default `AlignTask`, the gin-configured `AlignModel`
+of `modeling.align_model.build_align_model` on `InputReader` batches; or e.g.
+`transfer.classification_task.ClassificationTask`) with the gin-configured
+optimizer (`optimization.build_optimizer`), using the model's own
+cross-replica `train_step`. Everything else is bound through `TrainConfig`
+(gin) and `build_strategy` (gin or flags).
 
 Under `model_dir`:
   operative_config.gin     the gin configuration actually used.
@@ -31,7 +33,7 @@ import json
 import os
 import signal
 import time
-from typing import Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from absl import logging
 import gin
@@ -39,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from official.align import checkpoint_compat
 from official.align import optimization
 from official.align import towers
 from official.align.dataloaders import input_reader
@@ -62,8 +65,10 @@ class TrainConfig:
   """What to train on, for how long, and how (all gin-bindable).
 
   Attributes:
-    train_file_pattern: glob(s) of training shards (`InputReader`).
-    vocab_file: vocab.txt of the tokenizer; must fit `TextEncoder.vocab_size`.
+    train_file_pattern: glob(s) of training shards (`InputReader`; required
+      by `AlignTask`).
+    vocab_file: vocab.txt of the tokenizer; must fit `TextEncoder.vocab_size`
+      (required by `AlignTask`).
     global_batch_size: examples per step over all replicas.
     train_steps: total optimizer steps of the run (resumes count).
     steps_per_execution: steps run inside one `tf.function` call.
@@ -89,9 +94,11 @@ class TrainConfig:
       deterministic, then 0).
     num_summary_images: training images (with captions) written to
       TensorBoard at the start of a run.
+    task: what is trained on what (model, inputs, logged scalars,
+      evaluation); None: `AlignTask()`. E.g. `@ClassificationTask()`.
   """
-  train_file_pattern: str = gin.REQUIRED
-  vocab_file: str = gin.REQUIRED
+  train_file_pattern: Optional[str] = None
+  vocab_file: Optional[str] = None
   global_batch_size: int = 64
   train_steps: int = 1000
   steps_per_execution: int = 1
@@ -109,8 +116,11 @@ class TrainConfig:
   deterministic: bool = False
   seed: Optional[int] = None
   num_summary_images: int = 4
+  task: Optional[Any] = None
 
   def __post_init__(self):
+    if self.task is None:
+      self.task = AlignTask()
     if self.nan_policy not in NAN_POLICIES:
       raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got "
                        f"{self.nan_policy!r}")
@@ -222,12 +232,19 @@ class _VarHolder:
     self.value = value
 
 
-def make_step_fn(model: align_model.AlignModel, nan_policy: str):
+def make_step_fn(model: align_model.AlignModel, nan_policy: str,
+                 log_keys: Sequence[str] = MEAN_LOG_KEYS):
   """The replica step: model's `train_step`, or a skipping variant.
 
+  Args:
+    model: a compiled model with `train_step`, `compute_gradients` and
+      `step_logs` (`AlignModel`, `ClassifierModel`).
+    nan_policy: see `TrainConfig`.
+    log_keys: the scalars of the step's logs to return.
+
   Returns:
-    fn(features) -> dict of global float32 scalars (`step_loss`, accuracies,
-    `gradient_norm`, `finite` (1. or 0.)).
+    fn(features) -> dict of global float32 scalars (`log_keys`, e.g.
+    `step_loss`, accuracies, `gradient_norm`; `finite` (1. or 0.)).
   """
   if nan_policy == "stop":
 
@@ -235,7 +252,7 @@ def make_step_fn(model: align_model.AlignModel, nan_policy: str):
       logs = model.train_step(features)
       finite = tf.logical_and(tf.math.is_finite(logs["step_loss"]),
                               tf.math.is_finite(logs["gradient_norm"]))
-      return dict({k: logs[k] for k in MEAN_LOG_KEYS},
+      return dict({k: logs[k] for k in log_keys},
                   finite=tf.cast(finite, tf.float32))
     return step_fn
 
@@ -273,16 +290,26 @@ def make_step_fn(model: align_model.AlignModel, nan_policy: str):
 
     tf.distribute.get_replica_context().merge_call(
         apply_cross_replica, args=(gradients, finite, variables))
-    return dict({k: logs[k] for k in MEAN_LOG_KEYS},
+    return dict({k: logs[k] for k in log_keys},
                 finite=tf.cast(finite, tf.float32))
   return skip_step_fn
 
 
-def make_train_loop(strategy, model, step_fn, jit_compile: bool):
+def make_train_loop(strategy, model, step_fn, jit_compile: bool,
+                    input_keys: Sequence[str] = MODEL_KEYS,
+                    log_keys: Sequence[str] = MEAN_LOG_KEYS):
   """`tf.function(iterator, num_steps)` running `num_steps` steps.
 
+  Args:
+    strategy: the `tf.distribute` strategy.
+    model: the model (its optimizer counts the steps).
+    step_fn: the replica step (`make_step_fn`).
+    jit_compile: XLA-compile the replica step.
+    input_keys: batch features passed to the step.
+    log_keys: the step's scalars to sum.
+
   Returns:
-    fn -> dict: sums over the steps of `MEAN_LOG_KEYS` (float32), `finite`
+    fn -> dict: sums over the steps of `log_keys` (float32), `finite`
     count, `first_nonfinite_step` (int64, -1 if none; the global step number
     after that step), `skipped_records` int64 [len(SKIP_REASONS)] of this
     host's input pipeline.
@@ -293,15 +320,15 @@ def make_train_loop(strategy, model, step_fn, jit_compile: bool):
 
   @tf.function
   def train_loop(iterator, num_steps):
-    sums = {k: tf.constant(0.0) for k in MEAN_LOG_KEYS}
+    sums = {k: tf.constant(0.0) for k in log_keys}
     first_bad = tf.constant(-1, tf.int64)
     skipped = tf.zeros([len(input_reader.SKIP_REASONS)], tf.int64)
     for _ in tf.range(num_steps):
       data = next(iterator)
-      features = {k: data[k] for k in MODEL_KEYS}
+      features = {k: data[k] for k in input_keys}
       out = strategy.run(replica_fn, args=(features,))
       out = {k: first(v) for k, v in out.items()}
-      sums = {k: sums[k] + out[k] for k in MEAN_LOG_KEYS}
+      sums = {k: sums[k] + out[k] for k in log_keys}
       step = tf.cast(model.optimizer.iterations, tf.int64)
       first_bad = tf.where(
           tf.logical_and(first_bad < 0, out["finite"] < 0.5), step, first_bad)
@@ -348,6 +375,75 @@ def build_evaluator(model, config: TrainConfig
 
 
 @gin.configurable
+class AlignTask:
+  """ALIGN pre-training: the default `TrainConfig.task`.
+
+  The task interface `train` uses: `input_keys` (batch features the model's
+  step reads), `log_keys` (global scalars of the step, the loss first),
+  `build_model()` (built model, called in the strategy scope),
+  `build_inputs(config)` (`dataset_fn(input_context)`),
+  `summary_scalars(model)` (extra scalars per log interval),
+  `build_evaluator(model, config)` (None or `.evaluate()` →
+  {"metrics": {...}}) and `write_sample_images(writer, config, step)`.
+  """
+  input_keys = MODEL_KEYS
+  log_keys = MEAN_LOG_KEYS
+
+  def __init__(self, model_fn: Callable[[], align_model.AlignModel] = (
+      align_model.build_align_model),
+               init_checkpoint: Optional[str] = None):
+    """Configures the task.
+
+    Args:
+      model_fn: () -> built `AlignModel` (gin-configured).
+      init_checkpoint: a pre-trained ALIGN checkpoint (prefix, checkpoint
+        dir or model dir) to start from, e.g. for retrieval fine-tuning;
+        only the model is read. A checkpoint of the run itself (resume)
+        takes precedence.
+    """
+    self._model_fn = model_fn
+    self._init_checkpoint = init_checkpoint
+
+  def build_model(self) -> align_model.AlignModel:
+    model = self._model_fn()
+    if self._init_checkpoint:
+      path = self._init_checkpoint
+      prefix = (tf.train.latest_checkpoint(path) or tf.train.latest_checkpoint(
+          os.path.join(path, CHECKPOINT_SUBDIR))) if tf.io.gfile.isdir(
+              path) else path
+      if not prefix:
+        raise ValueError(f"AlignTask.init_checkpoint: no checkpoint in {path}")
+      status = tf.train.Checkpoint(model=model).restore(prefix)
+      status.expect_partial()  # Optimizer and data iterator are not read.
+      status.assert_existing_objects_matched()
+      logging.info("Initialised the model from %s.", prefix)
+    return model
+
+  def build_inputs(self, config: TrainConfig) -> input_reader.InputReader:
+    missing = [name for name in ("train_file_pattern", "vocab_file")
+               if not getattr(config, name)]
+    if missing:
+      raise ValueError(
+          "AlignTask needs " + " and ".join(f"TrainConfig.{m}" for m in missing)
+          + " (gin bindings).")
+    return input_reader.InputReader(
+        config.train_file_pattern, config.global_batch_size,
+        is_training=True, vocab_file=config.vocab_file,
+        deterministic=config.deterministic, seed=config.seed)
+
+  def summary_scalars(self, model) -> Dict[str, float]:
+    return {"temperature": float(model.temperature.numpy())}
+
+  def build_evaluator(self, model, config: TrainConfig):
+    if config.eval_file_pattern and config.eval_labels_file:
+      return build_evaluator(model, config)
+    return None
+
+  def write_sample_images(self, writer, config: TrainConfig, step: int):
+    _write_sample_images(writer, config, step)
+
+
+@gin.configurable
 def build_adam(learning_rate=None, beta_1: float = 0.9, beta_2: float = 0.999,
                epsilon: float = 1e-7, global_clipnorm: Optional[float] = None
                ) -> tf_keras.optimizers.legacy.Optimizer:
@@ -375,12 +471,12 @@ def build_model_and_optimizer(strategy, config: TrainConfig,
       (`optimization.build_optimizer`), or e.g. `@build_adam`.
 
   Returns:
-    (model, optimizer).
+    (model, optimizer): the task's model (`config.task.build_model()`).
   """
   if config.mixed_precision_policy:
     tf_keras.mixed_precision.set_global_policy(config.mixed_precision_policy)
   with strategy.scope():
-    model = align_model.build_align_model()
+    model = config.task.build_model()
     towers.configure_towers(model)
     optimizer = optimizer_fn()
     if config.mixed_precision_policy == "mixed_float16":
@@ -428,13 +524,17 @@ def _train(model_dir, strategy, config: TrainConfig,
   elif config.seed is not None:
     tf_keras.utils.set_random_seed(config.seed)
   strategy = strategy or build_strategy()
+  task = config.task
   model, optimizer = build_model_and_optimizer(strategy, config)
-
-  reader = input_reader.InputReader(
-      config.train_file_pattern, config.global_batch_size, is_training=True,
-      vocab_file=config.vocab_file, deterministic=config.deterministic,
-      seed=config.seed)
-  iterator = iter(strategy.distribute_datasets_from_function(reader))
+  # A checkpoint of another architecture or a too-large vocabulary: one-line
+  # ConfigError now, not a partial restore or an id error in the first step.
+  latest = tf.train.latest_checkpoint(
+      os.path.join(_worker_dir(model_dir, strategy), CHECKPOINT_SUBDIR))
+  if latest:
+    checkpoint_compat.check_checkpoint_fits_model(latest, model)
+  checkpoint_compat.check_vocabulary_fits_model(config.vocab_file, model)
+  iterator = iter(strategy.distribute_datasets_from_function(
+      task.build_inputs(config)))
 
   work_dir = _worker_dir(model_dir, strategy)
   tf.io.gfile.makedirs(work_dir)
@@ -462,7 +562,7 @@ def _train(model_dir, strategy, config: TrainConfig,
     tf.summary.text("operative_config", _operative_config_markdown(operative),
                     step=step)
   if step == 0:
-    _write_sample_images(writer, config, step)
+    task.write_sample_images(writer, config, step)
 
   def save(force: bool):
     due = (config.checkpoint_interval and
@@ -475,9 +575,7 @@ def _train(model_dir, strategy, config: TrainConfig,
           f"Refusing to checkpoint non-finite weights at step {step}.")
     logging.info("Saved checkpoint %s", manager.save(checkpoint_number=step))
 
-  evaluator = None
-  if config.eval_file_pattern and config.eval_labels_file:
-    evaluator = build_evaluator(model, config)
+  evaluator = task.build_evaluator(model, config)
 
   def evaluate():
     if evaluator is None:
@@ -490,13 +588,14 @@ def _train(model_dir, strategy, config: TrainConfig,
         f"{k}={v:.3f}" for k, v in metrics.items()))
     return metrics
 
+  log_keys = tuple(task.log_keys)
   train_loop = make_train_loop(
-      strategy, model, make_step_fn(model, config.nan_policy),
-      config.jit_compile)
+      strategy, model, make_step_fn(model, config.nan_policy, log_keys),
+      config.jit_compile, input_keys=task.input_keys, log_keys=log_keys)
   boundaries = [config.log_interval, config.checkpoint_interval,
                 config.eval_interval]
   boundaries = [b for b in boundaries if b]
-  interval = {k: 0.0 for k in MEAN_LOG_KEYS}
+  interval = {k: 0.0 for k in log_keys}
   interval_steps, interval_start = 0, time.time()
   last = {"loss": float("nan")}
   eval_metrics = None
@@ -516,7 +615,7 @@ def _train(model_dir, strategy, config: TrainConfig,
             "TrainConfig.nan_policy='skip' to skip such steps).")
       logging.warning("Non-finite loss at step %d: update skipped.",
                       bad_step)
-    for k in MEAN_LOG_KEYS:
+    for k in log_keys:
       interval[k] += float(out[k])
     interval_steps += num_steps
     if step % config.log_interval == 0 or step >= config.train_steps:
@@ -528,25 +627,27 @@ def _train(model_dir, strategy, config: TrainConfig,
       skipped = input_reader.skip_counts_to_dict(
           out["skipped_records"].numpy())
       learning_rate = _current_learning_rate(optimizer)
-      temperature = float(model.temperature.numpy())
+      extra = task.summary_scalars(model)  # ALIGN: the temperature.
       with writer.as_default():
         tf.summary.scalar("loss", means["step_loss"], step=step)
-        for k in MEAN_LOG_KEYS[1:]:
+        for k in log_keys[1:]:
           tf.summary.scalar(k, means[k], step=step)
-        tf.summary.scalar("temperature", temperature, step=step)
+        for name, value in extra.items():
+          tf.summary.scalar(name, value, step=step)
         tf.summary.scalar("learning_rate", learning_rate, step=step)
         tf.summary.scalar("examples_per_second", examples_per_second,
                           step=step)
         for reason, count in skipped.items():
           tf.summary.scalar(f"skipped_records/{reason}", count, step=step)
+      shown = [(k, means[k]) for k in log_keys[1:] if k != "gradient_norm"]
       logging.info(
-          "step %d/%d loss %.4f i2t %.3f t2i %.3f temp %.4f lr %.3g "
-          "%.1f ex/s skipped %d ETA %s", step, config.train_steps,
-          means["step_loss"], means["image_to_text_accuracy"],
-          means["text_to_image_accuracy"], temperature, learning_rate,
-          examples_per_second, sum(skipped.values()), _format_eta(eta))
+          "step %d/%d loss %.4f %s lr %.3g %.1f ex/s skipped %d ETA %s",
+          step, config.train_steps, means["step_loss"],
+          " ".join(f"{k} {v:.4g}" for k, v in shown + list(extra.items())),
+          learning_rate, examples_per_second, sum(skipped.values()),
+          _format_eta(eta))
       last = dict(means, loss=means["step_loss"])
-      interval = {k: 0.0 for k in MEAN_LOG_KEYS}
+      interval = {k: 0.0 for k in log_keys}
       interval_steps, interval_start = 0, time.time()
     save(force=step >= config.train_steps or preemption.requested)
     if config.eval_interval and step % config.eval_interval == 0:
@@ -573,6 +674,10 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]):
   for path in gin_files or []:
     if not tf.io.gfile.exists(path):
       raise IOError(f"Gin file not found: {path}")
+    # `include 'x.gin'` inside a config resolves next to that config too.
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory not in gin.config._LOCATION_PREFIXES:  # pylint: disable=protected-access
+      gin.add_config_file_search_path(directory)
   gin.parse_config_files_and_bindings(list(gin_files or []),
                                       list(gin_bindings or []),
                                       finalize_config=True)
