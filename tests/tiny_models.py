@@ -83,3 +83,68 @@ def random_batch(batch_size: int, seed: int = 0):
       "input_mask": tf.constant(mask),
       "input_type_ids": tf.zeros((batch_size, SEQ_LENGTH), tf.int32),
   }
+
+
+_TINY_CONV_REGISTERED = False
+TINY_WORDS = ("a photo of the red green blue circle square triangle").split()
+TINY_OPERATIVE_CONFIG = """
+build_align_model.image_encoder_cls = @tiny_conv_image_encoder
+build_align_model.image_size = {image_size}
+build_align_model.seq_length = {seq_length}
+TextEncoder.embed_dim = {embed_dim}
+TextEncoder.vocab_size = {vocab_size}
+TextEncoder.hidden_size = 16
+TextEncoder.num_layers = 1
+TextEncoder.num_attention_heads = 2
+TextEncoder.inner_dim = 32
+TextEncoder.max_sequence_length = {seq_length}
+TextEncoder.dropout_rate = 0.0
+TextEncoder.attention_dropout_rate = 0.0
+InputReader.image_size = {image_size}
+InputReader.resize_size = {resize_size}
+InputReader.seq_length = {seq_length}
+TrainConfig.vocab_file = '{vocab}'
+TrainConfig.train_file_pattern = 'unused'
+"""
+
+
+def write_tiny_model_dir(model_dir: str, seed: int = 0) -> str:
+  """A fake training model_dir: vocab, operative config, one checkpoint.
+
+  The model is `conv_image_encoder` + a 1-layer BERT with random weights,
+  `EMBED_DIM`-d embeddings, 32 px images (resize 36), 8 tokens, vocabulary
+  `TINY_WORDS`. `export_lib.export(model_dir, ...)` and
+  `embedders.from_model_dir(model_dir)` accept it.
+
+  Returns:
+    `model_dir`.
+  """
+  import os  # pylint: disable=g-import-not-at-top
+  import gin  # pylint: disable=g-import-not-at-top
+  from official.align.dataloaders import text_preprocessing  # pylint: disable=g-import-not-at-top
+  from official.align.serving import export_lib  # pylint: disable=g-import-not-at-top
+  global _TINY_CONV_REGISTERED
+  if not _TINY_CONV_REGISTERED:
+    gin.external_configurable(conv_image_encoder, "tiny_conv_image_encoder")
+    _TINY_CONV_REGISTERED = True
+  os.makedirs(model_dir, exist_ok=True)
+  vocab = os.path.join(model_dir, "vocab.txt")
+  words = text_preprocessing.RESERVED_TOKENS + tuple(TINY_WORDS)
+  with open(vocab, "w") as f:
+    f.write("\n".join(words) + "\n")
+  config = TINY_OPERATIVE_CONFIG.format(
+      image_size=IMAGE_SIZE, resize_size=IMAGE_SIZE + 4,
+      seq_length=SEQ_LENGTH, embed_dim=EMBED_DIM, vocab_size=len(words),
+      vocab=vocab)
+  with open(os.path.join(model_dir, export_lib.OPERATIVE_CONFIG), "w") as f:
+    f.write(config)
+  tf_keras.utils.set_random_seed(seed)
+  with gin.unlock_config():
+    gin.clear_config()
+    gin.parse_config(config)
+    model = align_model.build_align_model()
+    gin.clear_config()
+  checkpoint = tf.train.Checkpoint(model=model)
+  tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, "checkpoints"),
+                             max_to_keep=1).save(checkpoint_number=1)
+  return model_dir

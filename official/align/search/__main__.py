@@ -1,0 +1,160 @@
+# Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
+r"""Cross-modal search CLI: build an index of images, query it.
+
+  python -m official.align.search build --hub_dir=runs/demo/export \
+      --images='photos/*.jpg' --index_dir=runs/index
+  python -m official.align.search build --hub_dir=runs/demo/export \
+      --images='shards/*.tfrecord' --index_dir=runs/index
+  python -m official.align.search search --index_dir=runs/index \
+      --text="a blue circle" [--image=red_circle.png] \
+      [--image_weight=1 --text_weight=2] [--top_k=10]
+
+`search` uses the model recorded in the index unless --hub_dir/--model_dir
+is given. ScaNN settings are gin bindings of `ScannConfig`, e.g.
+--gin_bindings='ScannConfig.leaves_to_search=40'. Negative weights subtract:
+write them as --text_weight=-1.
+"""
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import gin
+
+from official.align.evaluation import embedders
+from official.align.search import collection
+from official.align.search import index as index_lib
+from official.align.search import search_lib
+
+COMMANDS = ("build", "search")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("index_dir", None, "Index directory (written by build).")
+flags.DEFINE_string("hub_dir", None,
+                    "TF-Hub export (export/export_tfhub.py output).")
+flags.DEFINE_string("model_dir", None, "Training model_dir (instead of "
+                    "--hub_dir).")
+flags.DEFINE_string("checkpoint", None, "Checkpoint in --model_dir; default: "
+                    "the latest.")
+flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. "
+                          "'ScannConfig.num_leaves=1000'.")
+flags.DEFINE_integer("batch_size", 64, "Images per encoder call.")
+# build
+flags.DEFINE_string("images", None, "build: glob(s) or directory of image "
+                    "files, or img2dataset shard glob(s).")
+flags.DEFINE_enum("images_format", "auto", collection.COLLECTION_FORMATS,
+                  "build: format of --images (auto: from file names).")
+flags.DEFINE_enum("index_kind", "auto", index_lib.INDEX_KINDS,
+                  "build: ScaNN, exact brute force, or auto (ScaNN from "
+                  "ScannConfig.min_count images on).")
+flags.DEFINE_bool("overwrite", False, "build: replace an existing index_dir.")
+# search
+flags.DEFINE_string("text", None, "search: query text.")
+flags.DEFINE_string("image", None, "search: query image file.")
+flags.DEFINE_float("image_weight", search_lib.DEFAULT_IMAGE_WEIGHT,
+                   "search: weight of the image embedding (negative "
+                   "subtracts).")
+flags.DEFINE_float("text_weight", search_lib.DEFAULT_TEXT_WEIGHT,
+                   "search: weight of the text embedding (negative "
+                   "subtracts).")
+flags.DEFINE_integer("top_k", 10, "search: results to print.")
+flags.DEFINE_bool("exact", False, "search: exact search even on a ScaNN "
+                  "index.")
+flags.DEFINE_bool("json", False, "search: print one JSON line per result.")
+
+
+_EMBEDDERS = {}
+
+
+def _embedder(model_source) -> embedders.Embedder:
+  """The model of `model_source` (loaded once per process)."""
+  key = (tuple(sorted(model_source.items())), tuple(FLAGS.gin_bindings),
+         FLAGS.batch_size)
+  if key not in _EMBEDDERS:
+    _EMBEDDERS[key] = embedders.load(
+        hub_dir=model_source.get("hub_dir"),
+        model_dir=model_source.get("model_dir"),
+        checkpoint=model_source.get("checkpoint"),
+        gin_bindings=FLAGS.gin_bindings, batch_size=FLAGS.batch_size)
+  return _EMBEDDERS[key]
+
+
+def _cli_model_source():
+  source = {k: getattr(FLAGS, k)
+            for k in ("hub_dir", "model_dir", "checkpoint")
+            if getattr(FLAGS, k)}
+  if FLAGS.hub_dir and FLAGS.model_dir:
+    raise app.UsageError("Give --hub_dir or --model_dir, not both.")
+  return source
+
+
+def build() -> None:
+  if not (FLAGS.images and FLAGS.index_dir):
+    raise app.UsageError("build needs --images and --index_dir.")
+  source = _cli_model_source()
+  if not source.get("hub_dir") and not source.get("model_dir"):
+    raise app.UsageError("build needs --hub_dir or --model_dir.")
+  if os.path.exists(FLAGS.index_dir) and not FLAGS.overwrite:
+    raise FileExistsError(
+        f"{FLAGS.index_dir} already exists (pass --overwrite).")
+  collection.list_collection(FLAGS.images, FLAGS.images_format)  # Fail fast.
+  gin.parse_config(FLAGS.gin_bindings, skip_unknown=True)
+  # Read now: from_model_dir replaces the global gin config.
+  scann_config = index_lib.ScannConfig()
+  embedder = _embedder(source)
+  index = search_lib.build_index(
+      embedder, FLAGS.images, FLAGS.index_dir, fmt=FLAGS.images_format,
+      kind=FLAGS.index_kind, scann_config=scann_config, model=source,
+      batch_size=FLAGS.batch_size, overwrite=FLAGS.overwrite, progress=True)
+  skipped = index.metadata.get("skipped") or {}
+  print(f"Indexed {len(index)} images ({index.kind}, {index.embed_dim}-d) in "
+        f"{FLAGS.index_dir}; skipped {sum(skipped.values())} {skipped}")
+
+
+def search() -> None:
+  if not FLAGS.index_dir:
+    raise app.UsageError("search needs --index_dir.")
+  if FLAGS.text is None and FLAGS.image is None:
+    raise app.UsageError("search needs --text, --image, or both.")
+  if FLAGS.top_k < 1:
+    raise app.UsageError(f"--top_k must be >= 1, got {FLAGS.top_k}.")
+  if FLAGS.text is not None and not FLAGS.text.strip():
+    raise ValueError("The query text is empty; give some words (or only an "
+                     "image).")
+  if FLAGS.image is not None and not os.path.isfile(FLAGS.image):
+    raise FileNotFoundError(f"Query image not found: {FLAGS.image}")
+  index = index_lib.SearchIndex.load(FLAGS.index_dir)
+  source = _cli_model_source() or index.metadata.get("model_source") or {}
+  if not source:
+    raise app.UsageError("The index records no model; give --hub_dir or "
+                         "--model_dir.")
+  embedder = _embedder(source)
+  results = search_lib.search(
+      index, embedder, text=FLAGS.text, image=FLAGS.image,
+      image_weight=FLAGS.image_weight, text_weight=FLAGS.text_weight,
+      top_k=FLAGS.top_k, exact=FLAGS.exact)
+  for rank, (item_id, score) in enumerate(results, 1):
+    if FLAGS.json:
+      print(json.dumps({"rank": rank, "score": round(score, 6),
+                        "id": item_id}))
+    else:
+      print(f"{rank:3d}  {score:.4f}  {item_id}")
+
+
+def main(argv):
+  commands = argv[1:]
+  if len(commands) != 1 or commands[0] not in COMMANDS:
+    raise app.UsageError(f"Give one command: {' or '.join(COMMANDS)} "
+                         f"(got {commands}).")
+  try:
+    {"build": build, "search": search}[commands[0]]()
+  except (FileNotFoundError, FileExistsError, ValueError,
+          index_lib.SearchIndexError) as e:
+    logging.debug("search failed", exc_info=True)
+    sys.exit(f"search: error: {e}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,186 @@
+"""Cross-modal search end to end on a tiny exported model, and query errors.
+
+One random-weight tiny model (tests/tiny_models.write_tiny_model_dir) is
+exported once per module; collections of PNG/JPEG files and img2dataset
+TFRecord shards are indexed through the CLI's code path and queried.
+"""
+import io
+import os
+
+from absl import flags
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+
+from official.align.dataloaders import shard_format
+from official.align.evaluation import embedders
+from official.align.search import __main__ as cli
+from official.align.search import index as index_lib
+from official.align.search import search_lib
+from official.align.serving import export_lib
+import tiny_models  # pylint: disable=g-bad-import-order
+
+NUM_IMAGES = 6
+
+
+def _image_bytes(seed, fmt):
+  rng = np.random.default_rng(seed)
+  pixels = rng.integers(0, 256, size=(20 + seed, 30, 3), dtype=np.uint8)
+  buf = io.BytesIO()
+  Image.fromarray(pixels).save(buf, fmt)
+  return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+  """Tiny export, image files (+ bad ones), TFRecord shards (+ bad records)."""
+  root = tmp_path_factory.mktemp("search")
+  model_dir = tiny_models.write_tiny_model_dir(str(root / "model"))
+  hub_dir = str(root / "hub")
+  export_lib.export(model_dir, hub_dir)
+  images_dir = root / "images"
+  images_dir.mkdir()
+  encoded = [_image_bytes(i, "PNG" if i % 2 else "JPEG")
+             for i in range(NUM_IMAGES)]
+  paths = []
+  for i, data in enumerate(encoded):
+    path = images_dir / f"img{i}.{'png' if i % 2 else 'jpg'}"
+    path.write_bytes(data)
+    paths.append(str(path))
+  (images_dir / "corrupt.jpg").write_bytes(encoded[0][:40])  # Truncated.
+  (images_dir / "notes.png").write_bytes(b"not an image")
+  shards = []
+  for shard in range(2):
+    path = str(root / f"pairs-{shard:05d}.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+      for i in range(shard * 3, shard * 3 + 3):
+        writer.write(shard_format.make_example(
+            f"key{i}", encoded[i], f"caption {i}").SerializeToString())
+      writer.write(shard_format.make_example(
+          f"noimage{shard}", None, "caption").SerializeToString())
+    shards.append(path)
+  embedder = embedders.from_hub_dir(hub_dir)
+  return dict(root=root, hub_dir=hub_dir, paths=paths, encoded=encoded,
+              images_dir=str(images_dir), embedder=embedder,
+              expected=embedder.embed_image_files(paths))
+
+
+def _run_cli(*args):
+  """Runs the CLI in-process; returns (exit message or None)."""
+  flags.FLAGS.unparse_flags()
+  argv = flags.FLAGS(["search"] + list(args))
+  try:
+    cli.main(argv)
+  except SystemExit as e:
+    return str(e.code)
+  return None
+
+
+def test_build_from_image_files_skips_bad_files(world):
+  index = search_lib.build_index(world["embedder"],
+                                 os.path.join(world["images_dir"], "*"))
+  assert index.ids == world["paths"]
+  assert index.kind == "brute_force"
+  np.testing.assert_allclose(index.embeddings, world["expected"], atol=1e-5)
+  assert index.metadata["skipped"] == {"unknown_image_format": 1,
+                                       "decode_error": 1}
+  # An image of the collection is its own nearest neighbour.
+  results = search_lib.search(index, world["embedder"],
+                              image=world["paths"][3], top_k=2)
+  assert results[0][0] == world["paths"][3]
+  assert results[0][1] == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def shard_index(world):
+  """Index of the TFRecord shards built through the CLI."""
+  index_dir = str(world["root"] / "shard_index")
+  assert _run_cli("build", f"--hub_dir={world['hub_dir']}",
+                  f"--images={world['root']}/pairs-*.tfrecord",
+                  f"--index_dir={index_dir}") is None
+  return index_dir
+
+
+def test_build_from_tfrecord_shards_and_cli_search(world, shard_index,
+                                                   capsys):
+  index = index_lib.SearchIndex.load(shard_index)
+  assert index.ids == [f"key{i}" for i in range(NUM_IMAGES)]
+  np.testing.assert_allclose(index.embeddings, world["expected"], atol=1e-5)
+  assert index.metadata["skipped"] == {"missing_feature": 2}
+  assert index.metadata["model_source"] == {"hub_dir": world["hub_dir"]}
+
+  # Search with the model recorded in the index, text + image query.
+  capsys.readouterr()
+  assert _run_cli("search", f"--index_dir={shard_index}", "--text",
+                  "a red circle", f"--image={world['paths'][2]}",
+                  "--image_weight=1", "--text_weight=-0.5",
+                  "--top_k=3") is None
+  lines = capsys.readouterr().out.strip().splitlines()
+  query = embedders.combine_queries(
+      world["embedder"].embed_image_files([world["paths"][2]])[0],
+      world["embedder"].embed_texts(["a red circle"])[0], 1.0, -0.5)
+  scores = world["expected"] @ query
+  expected = np.argsort(-scores, kind="stable")[:3]
+  assert [line.split()[2] for line in lines] == [
+      f"key{i}" for i in expected]
+  np.testing.assert_allclose([float(line.split()[1]) for line in lines],
+                             scores[expected], atol=1e-3)
+
+
+def test_cli_errors(world, shard_index, tmp_path):
+  index_dir = shard_index
+  hub = f"--hub_dir={world['hub_dir']}"
+  images = f"--images={world['images_dir']}"
+  assert "already exists" in _run_cli("build", hub, images,
+                                      f"--index_dir={index_dir}")
+  assert "No files match" in _run_cli(
+      "build", hub, f"--images={tmp_path}/none-*.jpg",
+      f"--index_dir={tmp_path / 'other'}")
+  assert not os.path.exists(tmp_path / "other")
+  search = ("search", f"--index_dir={index_dir}")
+  assert "query text is empty" in _run_cli(*search, "--text=  ")
+  assert "Query image not found" in _run_cli(*search, "--image=/no/such.jpg")
+  assert "No search index directory" in _run_cli(
+      "search", f"--index_dir={tmp_path / 'missing'}", "--text=a")
+  (tmp_path / "half").mkdir()
+  assert "not a complete search index" in _run_cli(
+      "search", f"--index_dir={tmp_path / 'half'}", "--text=a")
+  assert "Export directory not found" in _run_cli(
+      *search, "--text=a", f"--hub_dir={tmp_path / 'nohub'}")
+
+
+def test_query_errors_and_embed_dim_mismatch(world, tmp_path):
+  embedder = world["embedder"]
+  index = index_lib.SearchIndex.build(world["expected"], world["paths"],
+                                      metadata={"model": "tiny"})
+  with pytest.raises(ValueError, match="text is empty"):
+    search_lib.search(index, embedder, text="")
+  with pytest.raises(ValueError, match="text, an image, or both"):
+    search_lib.search(index, embedder)
+  with pytest.raises(FileNotFoundError, match="no/such.png"):
+    search_lib.search(index, embedder, text="red", image="/no/such.png")
+  with pytest.raises(FileNotFoundError, match="not found"):
+    search_lib.search(index, embedder, image=str(tmp_path))
+  with pytest.raises(ValueError, match="Cannot decode"):
+    search_lib.search(index, embedder,
+                      image=os.path.join(world["images_dir"], "corrupt.jpg"))
+  with pytest.raises(ValueError, match="both 0"):
+    search_lib.search(index, embedder, text="red", image=world["paths"][0],
+                      image_weight=0, text_weight=0)
+  other = index_lib.SearchIndex.build(
+      np.random.default_rng(0).standard_normal((4, 24)), list("abcd"),
+      metadata={"model": "hub/B7"})
+  other.save(str(tmp_path / "b7"))
+  with pytest.raises(ValueError, match=r"24-d .*hub/B7.* 16-d"):
+    search_lib.load_index(str(tmp_path / "b7"), embedder)
+  with pytest.raises(ValueError, match=r"24-d"):
+    search_lib.search(other, embedder, text="red")
+
+
+def test_help_lists_the_flags():
+  text = flags.FLAGS.module_help(cli)
+  for name in ("--index_dir", "--hub_dir", "--model_dir", "--images",
+               "--images_format", "--index_kind", "--text", "--image",
+               "--image_weight", "--text_weight", "--top_k", "--[no]exact"):
+    assert name in text, name
