@@ -24,7 +24,7 @@ test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests
 
 bench: $(STAMP)
-	$(PY) benchmarks/input_pipeline.py
+	$(PY) -m benchmarks.run_all
 
 clean:
 	rm -rf $(VENV) runs

@@ -16,6 +16,9 @@ Prints a summary and one JSON line per measurement:
 
   .venv/bin/python benchmarks/input_pipeline.py [--num_pairs=2000]
 
+`run()` returns the comparisons in the common result format
+(`benchmarks/results.py`) for `benchmarks/run_all.py` (`make bench`).
+
 TensorFlow's CPU allocator is switched to its BFC allocator
 (`TF_CPU_ALLOCATOR_USE_BFC=true`, unless already set in the environment) as
 recommended for training jobs: with the default (malloc) allocator every
@@ -226,92 +229,137 @@ def _emit(record):
   print(json.dumps(record), flush=True)
 
 
-def main(argv):
-  del argv
+def measure(num_pairs: int = 2000, num_shards: int = 8, batch_size: int = 64,
+            tf_batches: int = 40, warmup_batches: int = 5,
+            python_pairs: int = 512, resize_size: int = 346,
+            crop_size: int = 289, seq_length: int = 64, work_dir=None):
+  """Measures both pipelines in this process.
+
+  Returns:
+    dict: `tfdata` and `python_pil` (pairs_per_s, pairs_per_s_per_core,
+    pairs_per_cpu_s, pairs_timed, cores), `ratios` (total, per_core,
+    per_cpu_s) and `settings`.
+  """
   cores = len(os.sched_getaffinity(0)) if hasattr(
       os, "sched_getaffinity") else os.cpu_count()
   tmp = None
-  work_dir = FLAGS.work_dir
   if work_dir is None:
     tmp = tempfile.TemporaryDirectory()
     work_dir = tmp.name
   t0 = time.perf_counter()
-  pattern = write_shards(work_dir, FLAGS.num_pairs, FLAGS.num_shards)
+  pattern = write_shards(work_dir, num_pairs, num_shards)
   vocab = build_vocab.learn_vocab(pattern, vocab_size=4000,
                                   learn_params={"lower_thresh": 2})
   vocab_file = os.path.join(work_dir, "vocab.txt")
   build_vocab.write_vocab(vocab, vocab_file)
-  print(f"# wrote {FLAGS.num_pairs} pairs + vocab ({len(vocab)} tokens) in "
+  print(f"# wrote {num_pairs} pairs + vocab ({len(vocab)} tokens) in "
         f"{time.perf_counter() - t0:.1f}s", file=sys.stderr)
 
   # tf.data.
   reader = input_reader.InputReader(
-      pattern, FLAGS.batch_size, is_training=True, vocab_file=vocab_file,
-      seq_length=FLAGS.seq_length, image_size=FLAGS.crop_size,
-      resize_size=FLAGS.resize_size, seed=0)
+      pattern, batch_size, is_training=True, vocab_file=vocab_file,
+      seq_length=seq_length, image_size=crop_size, resize_size=resize_size,
+      seed=0)
   it = iter(reader())
-  for _ in range(FLAGS.warmup_batches):
+  for _ in range(warmup_batches):
     next(it)["image"].numpy()
   start, cpu_start = time.perf_counter(), _cpu_seconds()
-  for _ in range(FLAGS.tf_batches):
+  for _ in range(tf_batches):
     batch = next(it)
     batch["image"].numpy()
   tf_time = time.perf_counter() - start
   tf_cpu = _cpu_seconds() - cpu_start
-  tf_rate = FLAGS.tf_batches * FLAGS.batch_size / tf_time
-  assert batch["image"].shape == (FLAGS.batch_size, FLAGS.crop_size,
-                                  FLAGS.crop_size, 3)
+  assert batch["image"].shape == (batch_size, crop_size, crop_size, 3)
   del it
 
   # Per-example Python.
-  tokenizer = PythonWordPiece(vocab_file, FLAGS.seq_length)
+  tokenizer = PythonWordPiece(vocab_file, seq_length)
   paths = sorted(tf.io.gfile.glob(pattern))
-  gen = python_pipeline(paths, tokenizer, FLAGS.resize_size, FLAGS.crop_size,
-                        FLAGS.batch_size)
+  gen = python_pipeline(paths, tokenizer, resize_size, crop_size, batch_size)
   next(gen)  # Warm-up.
-  num_batches = max(1, FLAGS.python_pairs // FLAGS.batch_size)
+  num_batches = max(1, python_pairs // batch_size)
   start, cpu_start = time.perf_counter(), _cpu_seconds()
   for _ in range(num_batches):
     next(gen)
   py_time = time.perf_counter() - start
   py_cpu = _cpu_seconds() - cpu_start
-  py_rate = num_batches * FLAGS.batch_size / py_time
-
-  common = {"resize_size": FLAGS.resize_size, "crop_size": FLAGS.crop_size,
-            "seq_length": FLAGS.seq_length, "batch_size": FLAGS.batch_size,
-            "image_px": "~500x400 JPEG q90",
-            "tf_cpu_allocator_use_bfc": os.environ.get(
-                "TF_CPU_ALLOCATOR_USE_BFC")}
-  tf_pairs = FLAGS.tf_batches * FLAGS.batch_size
-  py_pairs = num_batches * FLAGS.batch_size
-  load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-  # Per core: wall-clock rate / cores used, and pairs per CPU-second of this
-  # process (robust to other load on a shared machine).
-  _emit(dict(common, pipeline="tfdata", cores=cores,
-             pairs_per_s=round(tf_rate, 1),
-             pairs_per_s_per_core=round(tf_rate / cores, 1),
-             pairs_per_cpu_s=round(tf_pairs / tf_cpu, 1),
-             pairs_timed=tf_pairs, load_avg_1m=load))
-  _emit(dict(common, pipeline="python_pil", cores=1,
-             pairs_per_s=round(py_rate, 1),
-             pairs_per_s_per_core=round(py_rate, 1),
-             pairs_per_cpu_s=round(py_pairs / py_cpu, 1),
-             pairs_timed=py_pairs, load_avg_1m=load))
-  _emit({"ratio_total": round(tf_rate / py_rate, 2),
-         "ratio_per_core": round((tf_rate / cores) / py_rate, 2),
-         "ratio_per_cpu_s": round((tf_pairs / tf_cpu) / (py_pairs / py_cpu),
-                                  2)})
-  print(f"# tf.data   : {tf_rate:8.1f} pairs/s on {cores} cores "
-        f"({tf_rate / cores:.1f} /core, {tf_pairs / tf_cpu:.1f} /CPU-s)",
-        file=sys.stderr)
-  print(f"# PIL+python: {py_rate:8.1f} pairs/s on 1 core "
-        f"({py_pairs / py_cpu:.1f} /CPU-s)", file=sys.stderr)
-  print(f"# ratio     : {tf_rate / py_rate:.2f}x total, "
-        f"{tf_rate / cores / py_rate:.2f}x per core (wall), "
-        f"{(tf_pairs / tf_cpu) / (py_pairs / py_cpu):.2f}x per CPU-second",
-        file=sys.stderr)
   if tmp is not None:
     tmp.cleanup()
+
+  tf_pairs = tf_batches * batch_size
+  py_pairs = num_batches * batch_size
+  tf_rate, py_rate = tf_pairs / tf_time, py_pairs / py_time
+  # Per core: wall-clock rate / cores used, and pairs per CPU-second of this
+  # process (robust to other load on a shared machine).
+  return dict(
+      tfdata=dict(cores=cores, pairs_per_s=tf_rate,
+                  pairs_per_s_per_core=tf_rate / cores,
+                  pairs_per_cpu_s=tf_pairs / tf_cpu, pairs_timed=tf_pairs),
+      python_pil=dict(cores=1, pairs_per_s=py_rate,
+                      pairs_per_s_per_core=py_rate,
+                      pairs_per_cpu_s=py_pairs / py_cpu,
+                      pairs_timed=py_pairs),
+      ratios=dict(total=tf_rate / py_rate,
+                  per_core=(tf_rate / cores) / py_rate,
+                  per_cpu_s=(tf_pairs / tf_cpu) / (py_pairs / py_cpu)),
+      settings=dict(resize_size=resize_size, crop_size=crop_size,
+                    seq_length=seq_length, batch_size=batch_size,
+                    image_px="~500x400 JPEG q90",
+                    tf_cpu_allocator_use_bfc=os.environ.get(
+                        "TF_CPU_ALLOCATOR_USE_BFC"),
+                    load_avg_1m=os.getloadavg()[0]
+                    if hasattr(os, "getloadavg") else None))
+
+
+def run(num_pairs: int = 1000, tf_batches: int = 20,
+        python_pairs: int = 384):
+  """The input-pipeline comparisons in the common result format."""
+  from benchmarks import results as results_lib  # pylint: disable=g-import-not-at-top
+  m = measure(num_pairs=num_pairs, tf_batches=tf_batches,
+              python_pairs=python_pairs)
+  tfdata, python = m["tfdata"], m["python_pil"]
+  extra = dict(m["settings"], tfdata_cores=tfdata["cores"])
+  return [
+      results_lib.result(
+          "input pipeline: InputReader (tf.data), per CPU-second",
+          "pairs per CPU-second", tfdata["pairs_per_cpu_s"],
+          "per-example PIL + Python WordPiece loop",
+          python["pairs_per_cpu_s"], goal=">= 3x per core", goal_ratio=3.0,
+          **extra),
+      results_lib.result(
+          "input pipeline: InputReader (tf.data), wall clock per core",
+          "pairs/s per core", tfdata["pairs_per_s_per_core"],
+          "per-example PIL + Python loop (1 core)",
+          python["pairs_per_s_per_core"], goal=">= 3x per core",
+          goal_ratio=3.0, **extra),
+      results_lib.result(
+          f"input pipeline: InputReader (tf.data), wall clock, "
+          f"{tfdata['cores']} cores", "pairs/s", tfdata["pairs_per_s"],
+          "per-example PIL + Python loop (1 core)", python["pairs_per_s"],
+          goal=None, **extra),
+  ]
+
+
+def main(argv):
+  del argv
+  m = measure(FLAGS.num_pairs, FLAGS.num_shards, FLAGS.batch_size,
+              FLAGS.tf_batches, FLAGS.warmup_batches, FLAGS.python_pairs,
+              FLAGS.resize_size, FLAGS.crop_size, FLAGS.seq_length,
+              FLAGS.work_dir)
+  tfdata, python, ratios = m["tfdata"], m["python_pil"], m["ratios"]
+  for name, figures in (("tfdata", tfdata), ("python_pil", python)):
+    _emit(dict(m["settings"], pipeline=name,
+               **{k: round(v, 1) if isinstance(v, float) else v
+                  for k, v in figures.items()}))
+  _emit({"ratio_" + k: round(v, 2) for k, v in ratios.items()})
+  print(f"# tf.data   : {tfdata['pairs_per_s']:8.1f} pairs/s on "
+        f"{tfdata['cores']} cores ({tfdata['pairs_per_s_per_core']:.1f} /core,"
+        f" {tfdata['pairs_per_cpu_s']:.1f} /CPU-s)", file=sys.stderr)
+  print(f"# PIL+python: {python['pairs_per_s']:8.1f} pairs/s on 1 core "
+        f"({python['pairs_per_cpu_s']:.1f} /CPU-s)", file=sys.stderr)
+  print(f"# ratio     : {ratios['total']:.2f}x total, "
+        f"{ratios['per_core']:.2f}x per core (wall), "
+        f"{ratios['per_cpu_s']:.2f}x per CPU-second", file=sys.stderr)
 
 
 if __name__ == "__main__":

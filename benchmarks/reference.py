@@ -37,9 +37,14 @@ def num_cores() -> int:
 BINDINGS_ENV = "ALIGN_BENCH_GIN_BINDINGS"
 
 
+def extra_bindings() -> List[str]:
+  """The bindings given through `BINDINGS_ENV`."""
+  return [b for b in os.environ.get(BINDINGS_ENV, "").split("\n") if b]
+
+
 def parse_reference_config(bindings: Sequence[str] = ()):
   """Replaces the global gin config by the reference config (+ bindings)."""
-  extra = [b for b in os.environ.get(BINDINGS_ENV, "").split("\n") if b]
+  extra = extra_bindings()
   with gin.unlock_config():
     gin.clear_config()
     gin.parse_config_files_and_bindings([REFERENCE_GIN],

@@ -17,7 +17,7 @@ steps of each case), so all three see the same machine load; the figure is
 the median over the windows. PyTorch gets as many intra-op threads as
 TensorFlow uses.
 
-  python -m benchmarks.train_step [--windows=5 --steps=2]
+  python -m benchmarks.train_step [--windows=6 --steps=1]
 """
 import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -165,7 +165,7 @@ def measure(windows: int = 5, steps: int = 2, warmup_steps: int = 2,
   return out
 
 
-def run(windows: int = 5, steps: int = 2, warmup_steps: int = 2) -> List:
+def run(windows: int = 6, steps: int = 1, warmup_steps: int = 2) -> List:
   """The train-step comparisons in the common result format."""
   reference.parse_reference_config()
   figures = measure(windows, steps, warmup_steps)
@@ -193,8 +193,8 @@ def run(windows: int = 5, steps: int = 2, warmup_steps: int = 2) -> List:
 def main():
   import argparse  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--windows", type=int, default=5)
-  parser.add_argument("--steps", type=int, default=2)
+  parser.add_argument("--windows", type=int, default=6)
+  parser.add_argument("--steps", type=int, default=1)
   parser.add_argument("--warmup_steps", type=int, default=2)
   args = parser.parse_args()
   for r in run(args.windows, args.steps, args.warmup_steps):
