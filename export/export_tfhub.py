@@ -14,6 +14,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from official.align import checkpoint_compat
 from official.align.serving import export_lib
 
 FLAGS = flags.FLAGS
@@ -35,7 +36,8 @@ def main(argv):
     checkpoint = export_lib.export(
         FLAGS.model_dir, FLAGS.export_dir, checkpoint=FLAGS.checkpoint,
         overwrite=FLAGS.overwrite, gin_bindings=FLAGS.gin_bindings)
-  except (FileExistsError, FileNotFoundError) as e:
+  except (FileExistsError, FileNotFoundError,
+          checkpoint_compat.ConfigError) as e:
     sys.exit(f"export_tfhub: error: {e}")
   logging.info("Exported %s to %s", checkpoint, FLAGS.export_dir)
 

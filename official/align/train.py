@@ -10,10 +10,13 @@ else all GPUs (MirroredStrategy), else one device; or
 `--distribution_strategy` / `build_strategy.distribution_strategy`.
 Exit code 0 also after SIGTERM (a checkpoint is saved at the current step).
 """
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
 
+from official.align import checkpoint_compat
 from official.align import train_lib
 
 FLAGS = flags.FLAGS
@@ -35,8 +38,15 @@ def main(argv):
   if FLAGS.distribution_strategy:
     bindings.append("build_strategy.distribution_strategy = "
                     f"{FLAGS.distribution_strategy!r}")
-  train_lib.parse_gin(FLAGS.gin_file, bindings)  # Fails fast on gin errors.
-  result = train_lib.train(FLAGS.model_dir)
+  # Configuration errors end the run with one line, before any work.
+  try:
+    train_lib.parse_gin(FLAGS.gin_file, bindings)
+  except (IOError, ValueError) as e:
+    sys.exit("train.py: error: " + " ".join(str(e).split()))
+  try:
+    result = train_lib.train(FLAGS.model_dir)
+  except checkpoint_compat.ConfigError as e:
+    sys.exit(f"train.py: error: {e}")
   logging.info("Done at step %d (preempted: %s).", result["step"],
                result["preempted"])
 

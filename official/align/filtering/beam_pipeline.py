@@ -326,13 +326,23 @@ def _check_output_dir_free(output_dir: str) -> None:
 
 
 def _publish(work_dir: str, output_dir: str) -> None:
-  """Renames the shards, then the report, from `work_dir` to `output_dir`."""
+  """Renames the shards, then the report, from `work_dir` to `output_dir`.
+
+  If a rename fails, the shards already moved are deleted again: no shards
+  are left in `output_dir` without their report.
+  """
   shards = _published_shards(work_dir)
-  FileSystems.rename(
-      shards,
-      [FileSystems.join(output_dir, FileSystems.split(s)[1]) for s in shards])
-  FileSystems.rename([FileSystems.join(work_dir, REPORT_NAME)],
-                     [FileSystems.join(output_dir, REPORT_NAME)])
+  targets = [FileSystems.join(output_dir, FileSystems.split(s)[1])
+             for s in shards]
+  try:
+    FileSystems.rename(shards, targets)
+    FileSystems.rename([FileSystems.join(work_dir, REPORT_NAME)],
+                       [FileSystems.join(output_dir, REPORT_NAME)])
+  except Exception:
+    moved = [t for t in targets if FileSystems.exists(t)]
+    if moved:
+      FileSystems.delete(moved)
+    raise
 
 
 def _delete_tree(directory: str) -> None:

@@ -29,6 +29,7 @@ from typing import Optional, Sequence
 import gin
 import tensorflow as tf
 
+from official.align import checkpoint_compat
 from official.align import train_lib
 from official.align.dataloaders import input_reader
 from official.align.modeling import align_model
@@ -104,6 +105,8 @@ def restore_model(model_dir: str,
 
   Raises:
     FileNotFoundError: no operative config or no checkpoint.
+    checkpoint_compat.ConfigError: the checkpoint is of another architecture
+      than the config, or the vocabulary overflows its embedding table.
   """
   config_file = os.path.join(model_dir, OPERATIVE_CONFIG)
   if not tf.io.gfile.exists(config_file):
@@ -117,10 +120,14 @@ def restore_model(model_dir: str,
     gin.parse_config_files_and_bindings([config_file], list(gin_bindings),
                                         skip_unknown=True)
   model = align_model.build_align_model()
+  checkpoint_compat.check_checkpoint_fits_model(checkpoint, model)
   # The training checkpoint also holds the optimizer and the data iterator.
   status = tf.train.Checkpoint(model=model).restore(checkpoint)
   status.expect_partial().assert_existing_objects_matched()
-  return model, serving_config_from_gin(), checkpoint
+  serving_config = serving_config_from_gin()
+  checkpoint_compat.check_vocabulary_fits_model(serving_config.vocab_file,
+                                                model, "checkpoint")
+  return model, serving_config, checkpoint
 
 
 def _readme(config: ServingConfig, model: align_model.AlignModel,
