@@ -25,7 +25,7 @@ signature); pixel arrays go through the same geometry (`serving_default`).
 """
 import dataclasses
 import os
-from typing import Callable, Iterable, List, Optional, Sequence, Union
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 from absl import logging
 import numpy as np
@@ -213,6 +213,38 @@ class Embedder:
 
     return self._run(encode, list(zip(names, encoded)), batch_size, progress,
                      "images")
+
+  def embed_decodable_image_bytes(
+      self, encoded: Sequence[bytes], batch_size: Optional[int] = None,
+      progress: Optional[bool] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Like `embed_image_bytes`, but skips images that cannot be decoded.
+
+    For bulk evaluation, where a damaged file is counted, not fatal.
+
+    Returns:
+      (float32 [num_kept, dim] embeddings, bool [n] kept mask).
+    """
+    encoded = list(encoded)
+    kept = np.ones(len(encoded), bool)
+    offset = [0]
+
+    def encode(batch):
+      start = offset[0]
+      offset[0] += len(batch)
+      try:
+        return self.encode_image_bytes(tf.constant(batch, tf.string))
+      except tf.errors.InvalidArgumentError:
+        rows = []
+        for i, item in enumerate(batch):
+          try:
+            rows.append(self.encode_image_bytes(
+                tf.constant([item], tf.string)))
+          except tf.errors.InvalidArgumentError:
+            kept[start + i] = False
+        return (np.concatenate(rows, axis=0) if rows else
+                np.zeros([0, self.embed_dim], np.float32))
+
+    return self._run(encode, encoded, batch_size, progress, "images"), kept
 
   def embed_image_files(self, paths: Sequence[str],
                         batch_size: Optional[int] = None,

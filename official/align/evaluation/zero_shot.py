@@ -6,7 +6,7 @@ name is written into several templates, each prompt embedding is
 L2-normalised, the class embedding is their mean, re-normalised. Images are
 then classified by cosine similarity to the class embeddings.
 """
-from typing import Sequence
+from typing import Callable, Dict, Sequence
 
 import numpy as np
 
@@ -79,3 +79,72 @@ def top_k_accuracy(scores: np.ndarray, labels: Sequence[int],
     return float("nan")
   hits = top_k_predictions(scores, k) == labels[:, None]
   return float(np.mean(np.any(hits, axis=-1)))
+
+
+def text_classifier(embed_texts: Callable[[Sequence[str]], np.ndarray],
+                    class_names: Sequence[str],
+                    templates: Sequence[str] = DEFAULT_TEMPLATES
+                    ) -> np.ndarray:
+  """Prompt-ensembled class embeddings from a text encoder.
+
+  Args:
+    embed_texts: list of strings → float [n, dim] (e.g.
+      `embedders.Embedder.embed_texts`).
+    class_names: the class names, in label order.
+    templates: prompt templates with one "{}"; a single template gives
+      single-prompt classification.
+
+  Returns:
+    float32 [len(class_names), dim], unit L2 norm.
+  """
+  if not class_names:
+    raise ValueError("No class names given.")
+  prompts = build_prompts(class_names, templates)
+  embeddings = np.asarray(embed_texts(prompts))
+  return class_embeddings(embeddings.reshape(
+      len(class_names), len(templates), -1)).astype(np.float32)
+
+
+def top_k_hits(predictions: np.ndarray, labels: Sequence[int],
+               k: int) -> np.ndarray:
+  """bool [n]: label among the first k of each row of `predictions`.
+
+  Args:
+    predictions: int [n, >= k], class indices by decreasing score
+      (`top_k_predictions`).
+    labels: int [n].
+    k: how many leading predictions count.
+  """
+  predictions = np.asarray(predictions)
+  labels = np.asarray(labels)
+  if predictions.shape[1] < k:
+    raise ValueError(f"Need at least {k} predictions per row, got "
+                     f"{predictions.shape[1]}.")
+  return np.any(predictions[:, :k] == labels[:, None], axis=-1)
+
+
+def per_class_accuracy(predictions: np.ndarray, labels: Sequence[int],
+                       num_classes: int,
+                       ks: Sequence[int] = (1, 5)) -> Dict[str, np.ndarray]:
+  """Per-class example counts and top-k accuracies.
+
+  Args:
+    predictions: int [n, >= max(ks)] class indices by decreasing score.
+    labels: int [n] in [0, num_classes).
+    num_classes: number of classes.
+    ks: the k values.
+
+  Returns:
+    {"count": int [num_classes], "top{k}": float [num_classes]} (nan for a
+    class without examples).
+  """
+  labels = np.asarray(labels, np.int64)
+  count = np.bincount(labels, minlength=num_classes)
+  out = {"count": count}
+  for k in ks:
+    hits = np.bincount(labels, weights=top_k_hits(predictions, labels, k),
+                       minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+      out[f"top{k}"] = np.where(count > 0, hits / np.maximum(count, 1),
+                                np.nan)
+  return out
