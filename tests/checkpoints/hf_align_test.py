@@ -15,6 +15,7 @@ import os
 import gin
 import numpy as np
 import pytest
+from safetensors import numpy as safetensors_numpy
 import tensorflow as tf
 import torch
 import transformers
@@ -195,7 +196,8 @@ def test_exported_modules_match_transformers(snapshot, converted,
   _, _, reference = snapshot
   export_dir = os.path.join(str(tmp_path_factory.mktemp("export")), "hub")
   export_lib.export(converted[0], export_dir)
-  image_module = tf.saved_model.load(os.path.join(export_dir, "image_encoder"))
+  image_module = tf.saved_model.load(
+      os.path.join(export_dir, "image_encoder"))
   text_module = tf.saved_model.load(os.path.join(export_dir, "text_encoder"))
   preprocessor = tf.saved_model.load(
       os.path.join(export_dir, "text_preprocessor"))
@@ -228,7 +230,6 @@ def test_pytorch_bin_loads_the_same_tensors(snapshot, tmp_path):
 
 def test_extra_and_missing_tensors_are_named_and_nothing_is_written(
     snapshot, tmp_path):
-  from safetensors import numpy as safetensors_numpy  # pylint: disable=g-import-not-at-top
   path, _, _ = snapshot
   broken = tmp_path / "broken"
   broken.mkdir()

@@ -436,37 +436,45 @@ def _batch_norm(layer, prefix: str) -> List[Assignment]:
 
 
 def _image_assignments(image_encoder: tf_keras.Model) -> List[Assignment]:
-  """EfficientNet trunk variables, layer by layer → HF keys."""
+  """EfficientNet trunk variables, layer by layer → HF keys.
+
+  Reads the sublayers of Model Garden's `InvertedBottleneckBlock` (private
+  attributes `_conv0`, `_norm0`, ...), the same in both padding modes.
+  """
+  # pylint: disable=protected-access
   layers = image_encoder.trunk.layers
-  stem_conv = next(l for l in layers if type(l) is tf_keras.layers.Conv2D)  # pylint: disable=unidiomatic-typecheck
+  stem_conv = next(l for l in layers
+                   if isinstance(l, tf_keras.layers.Conv2D))
   stem_bn = next(l for l in layers
                  if isinstance(l, tf_keras.layers.BatchNormalization))
-  assignments = [(stem_conv.kernel, "vision_model.embeddings.convolution.weight",
-                  _conv)]
+  assignments = [(stem_conv.kernel,
+                  "vision_model.embeddings.convolution.weight", _conv)]
   assignments += _batch_norm(stem_bn, "vision_model.embeddings.batchnorm")
   blocks = [l for l in layers
             if isinstance(l, nn_blocks.InvertedBottleneckBlock)]
   for i, block in enumerate(blocks):
     p = f"vision_model.encoder.blocks.{i}."
-    if block._expand_ratio > 1:  # pylint: disable=protected-access
-      assignments.append((block._conv0.kernel,  # pylint: disable=protected-access
+    if block._expand_ratio > 1:  # Model Garden builds no expansion at 1.
+      assignments.append((block._conv0.kernel,
                           p + "expansion.expand_conv.weight", _conv))
-      assignments += _batch_norm(block._norm0, p + "expansion.expand_bn")  # pylint: disable=protected-access
-    assignments.append((block._conv1.depthwise_kernel,  # pylint: disable=protected-access
+      assignments += _batch_norm(block._norm0, p + "expansion.expand_bn")
+    assignments.append((block._conv1.depthwise_kernel,
                         p + "depthwise_conv.depthwise_conv.weight",
                         _depthwise))
-    assignments += _batch_norm(block._norm1, p + "depthwise_conv.depthwise_norm")  # pylint: disable=protected-access
-    se = block._squeeze_excitation  # pylint: disable=protected-access
+    assignments += _batch_norm(block._norm1,
+                               p + "depthwise_conv.depthwise_norm")
+    se = block._squeeze_excitation
     if se is not None:
-      for conv, name in ((se._se_reduce, "reduce"), (se._se_expand, "expand")):  # pylint: disable=protected-access
+      for conv, name in ((se._se_reduce, "reduce"), (se._se_expand, "expand")):
         assignments.append((conv.kernel, f"{p}squeeze_excite.{name}.weight",
                             _conv))
         assignments.append((conv.bias, f"{p}squeeze_excite.{name}.bias",
                             _same))
-    assignments.append((block._conv2.kernel,  # pylint: disable=protected-access
+    assignments.append((block._conv2.kernel,
                         p + "projection.project_conv.weight", _conv))
-    assignments += _batch_norm(block._norm2, p + "projection.project_bn")  # pylint: disable=protected-access
+    assignments += _batch_norm(block._norm2, p + "projection.project_bn")
   return assignments
+  # pylint: enable=protected-access
 
 
 def assign_weights(model: align_model.AlignModel,
@@ -510,7 +518,8 @@ def assign_weights(model: align_model.AlignModel,
   assigned |= {v.ref() for metric in model.metrics for v in metric.variables}
   missing += [f"{v.name} {v.shape} (no HF counterpart)"
               for v in model.variables if v.ref() not in assigned]
-  unmapped = [f"{k} {tuple(np.shape(v))}" for k, v in sorted(state_dict.items())
+  unmapped = [f"{k} {tuple(np.shape(v))}"
+              for k, v in sorted(state_dict.items())
               if k not in used and k not in _SKIPPED_KEYS and
               not k.endswith(_SKIPPED_SUFFIXES)]
   problems = []
