@@ -413,7 +413,7 @@ class AlignTask:
               path) else path
       if not prefix:
         raise ValueError(f"AlignTask.init_checkpoint: no checkpoint in {path}")
-      status = tf.train.Checkpoint(model=model).restore(prefix)
+      status = tf.train.Checkpoint(model=model).read(prefix)
       status.expect_partial()  # Optimizer and data iterator are not read.
       status.assert_existing_objects_matched()
       logging.info("Initialised the model from %s.", prefix)
@@ -528,8 +528,10 @@ def _train(model_dir, strategy, config: TrainConfig,
   model, optimizer = build_model_and_optimizer(strategy, config)
   # A checkpoint of another architecture or a too-large vocabulary: one-line
   # ConfigError now, not a partial restore or an id error in the first step.
+  # Every worker resumes from the chief's checkpoints (other workers write
+  # theirs to a scratch dir removed at the end), so all resume at one step.
   latest = tf.train.latest_checkpoint(
-      os.path.join(_worker_dir(model_dir, strategy), CHECKPOINT_SUBDIR))
+      os.path.join(model_dir, CHECKPOINT_SUBDIR))
   if latest:
     checkpoint_compat.check_checkpoint_fits_model(latest, model)
   checkpoint_compat.check_vocabulary_fits_model(config.vocab_file, model)
@@ -540,13 +542,20 @@ def _train(model_dir, strategy, config: TrainConfig,
   tf.io.gfile.makedirs(work_dir)
   trackables = dict(model=model, optimizer=optimizer)
   if config.checkpoint_data_iterator:
-    trackables["data_iterator"] = iterator
+    if isinstance(iterator, tf.__internal__.tracking.Trackable):
+      trackables["data_iterator"] = iterator
+    else:  # MultiWorkerMirroredStrategy's iterator is not checkpointable.
+      logging.warning("The %s input iterator cannot be checkpointed: a "
+                      "resumed run restarts the input pipeline.",
+                      type(strategy).__name__)
   checkpoint = tf.train.Checkpoint(**trackables)
   manager = tf.train.CheckpointManager(
       checkpoint, os.path.join(work_dir, CHECKPOINT_SUBDIR),
       max_to_keep=config.max_checkpoints_to_keep,
       step_counter=optimizer.iterations)
-  restored = manager.restore_or_initialize()
+  restored = latest
+  if latest:
+    checkpoint.restore(latest)
   step = int(optimizer.iterations.numpy())
   if restored:
     logging.info("Restored %s at step %d.", restored, step)

@@ -181,8 +181,8 @@ def restore_image_tower(image_encoder: tf_keras.Model, path: str) -> str:
       tower of another shape).
   """
   prefix = latest_checkpoint(path)
-  status = tf.train.Checkpoint(
-      model=tf.train.Checkpoint(image_encoder=image_encoder)).restore(prefix)
+  status = tf.train.Checkpoint(  # `read`: no save counter needed.
+      model=tf.train.Checkpoint(image_encoder=image_encoder)).read(prefix)
   status.expect_partial()  # The text tower, optimizer, iterator stay unread.
   status.assert_existing_objects_matched()
   return prefix
