@@ -72,12 +72,16 @@ class EntryPoint:
     help_argv: the command that prints its help, or () if none is run.
     flags: the --flags the command passes (names without values).
     targets: make targets (kind "make").
+    subcommand: first positional word of a script or module (e.g. `build`
+      of `python -m official.align.search build`), whose own `--help` is
+      asked when the entry point's does not list a flag.
   """
   kind: str
   name: str
   help_argv: Tuple[str, ...] = ()
   flags: Tuple[str, ...] = ()
   targets: Tuple[str, ...] = ()
+  subcommand: Optional[str] = None
 
 
 def shell_blocks(markdown: str) -> List[Tuple[int, str]]:
@@ -148,6 +152,13 @@ def _is_subcommand(word: str) -> bool:
   return bool(re.match(r"^[a-z][a-z0-9_-]*$", word))
 
 
+def _first_subcommand(words: Sequence[str]) -> Optional[str]:
+  positional = [w for w in words if not w.startswith("-")]
+  if positional and _is_subcommand(positional[0]):
+    return positional[0]
+  return None
+
+
 def entry_point(command: Command) -> EntryPoint:
   """What `command` runs and how to ask it for help."""
   argv = command.argv
@@ -167,10 +178,12 @@ def entry_point(command: Command) -> EntryPoint:
             flags=_flag_names(rest[2:]))
       return EntryPoint("module", rest[1],
                         (sys.executable, "-m", rest[1], "--help"),
-                        flags=_flag_names(rest[2:]))
+                        flags=_flag_names(rest[2:]),
+                        subcommand=_first_subcommand(rest[2:]))
     return EntryPoint("script", os.path.normpath(rest[0]),
                       (sys.executable, os.path.join(REPO, rest[0]), "--help"),
-                      flags=_flag_names(rest[1:]))
+                      flags=_flag_names(rest[1:]),
+                      subcommand=_first_subcommand(rest[1:]))
   if program == "make":
     targets = tuple(w for w in argv[1:]
                     if not w.startswith("-") and "=" not in w)
@@ -257,6 +270,9 @@ def problems(command: Command, help_of) -> List[str]:
   if missing and entry.kind in ("script", "module"):
     full = help_of(entry.help_argv[:-1] + ("--helpfull",))
     missing = [f for f in missing if not flag_is_listed(f, full)]
+  if missing and entry.subcommand:
+    sub = help_of(entry.help_argv[:-1] + (entry.subcommand, "--help"))
+    missing = [f for f in missing if not flag_is_listed(f, sub)]
   for flag in missing:
     found.append(f"--{flag} is not in `{entry.name} --help`")
   return found
@@ -368,6 +384,14 @@ def test_unknown_script_flag_and_target_are_reported():
                            "--also", "--bogus=2"))
   assert problems(script, help_of) == [
       "--bogus is not in `official/align/train.py --help`"]
+  texts["--help"] = "usage: tool\n"  # Flags listed only by `tool sub --help`.
+  texts["--helpfull"] = "usage: tool\n"
+  help_of = lambda argv: ("  --user\n" if argv[-2:] == ("install", "--help")
+                          else texts[argv[-1]])
+  module = Command(1, "", ("python", "-m", "ipykernel", "install", "--user",
+                           "--bogus"))
+  assert entry_point(module).subcommand == "install"
+  assert problems(module, help_of) == ["--bogus is not in `ipykernel --help`"]
   assert problems(Command(1, "", ("python", "no/such_script.py")), None) == [
       "script no/such_script.py does not exist"]
   assert problems(Command(1, "", ("make", "nosuchtarget")), None)[0].startswith(
