@@ -85,11 +85,15 @@ def inject_parameters(nb: nbformat.NotebookNode,
 
 def _kernel_manager(kernel_dir: str) -> AsyncKernelManager:
   path = os.path.join(kernel_dir, KERNEL_NAME)
+  # The kernel's IPython profile and connection file live in the temporary
+  # directory too: nothing depends on a writable home directory.
+  env = dict(KERNEL_ENV, IPYTHONDIR=os.path.join(kernel_dir, "ipython"))
   kernelspec.write_kernel_spec(path, overrides={
-      "display_name": "ALIGN notebook tests", "env": KERNEL_ENV})
+      "display_name": "ALIGN notebook tests", "env": env})
   return AsyncKernelManager(
       kernel_name=KERNEL_NAME,
-      kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernel_dir]))
+      kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernel_dir]),
+      connection_file=os.path.join(kernel_dir, "connection.json"))
 
 
 # Test-only cells around the notebook: the kernel's CPU time (user + sys,

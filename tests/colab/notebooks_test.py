@@ -15,6 +15,7 @@ import re
 import sys
 
 import matplotlib.image
+import nbclient
 import nbformat
 import numpy as np
 import pytest
@@ -193,3 +194,14 @@ def test_parameters_are_injected_by_replacing_the_cell():
   nb.cells[0].source = "import os\na = 1"
   with pytest.raises(ValueError, match="import os"):
     notebook_runner.read_parameters(nb)
+
+
+def test_kernel_is_this_interpreter(tmp_path):
+  nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+      "import sys\nprint(sys.executable)")])
+  kernel_dir = tmp_path / "kernels"
+  kernel_dir.mkdir()
+  nbclient.NotebookClient(
+      nb, km=notebook_runner._kernel_manager(str(kernel_dir)),  # pylint: disable=protected-access
+      timeout=120, startup_timeout=300).execute()
+  assert nb.cells[0].outputs[0]["text"].strip() == sys.executable
