@@ -273,6 +273,10 @@ def problems(command: Command, help_of) -> List[str]:
   if missing and entry.subcommand:
     sub = help_of(entry.help_argv[:-1] + (entry.subcommand, "--help"))
     missing = [f for f in missing if not flag_is_listed(f, sub)]
+  if missing and "Traceback (most recent call last)" in help_text:
+    last = help_text.strip().splitlines()[-1]
+    return [f"`{entry.name} --help` crashed ({last}), so --"
+            f"{', --'.join(missing)} cannot be checked"]
   for flag in missing:
     found.append(f"--{flag} is not in `{entry.name} --help`")
   return found
@@ -391,6 +395,10 @@ def test_unknown_script_flag_and_target_are_reported():
   module = Command(1, "", ("python", "-m", "ipykernel", "install", "--user",
                            "--bogus"))
   assert entry_point(module).subcommand == "install"
+  crash = lambda argv: "Traceback (most recent call last):\nImportError: x\n"
+  assert problems(Command(1, "", ("tensorboard", "--logdir=x")), crash) == [
+      "`tensorboard --help` crashed (ImportError: x), so --logdir cannot be "
+      "checked"]
   assert problems(module, help_of) == ["--bogus is not in `ipykernel --help`"]
   assert problems(Command(1, "", ("python", "no/such_script.py")), None) == [
       "script no/such_script.py does not exist"]
