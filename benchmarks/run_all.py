@@ -132,6 +132,8 @@ def main(argv=None):
       print(f"#   {r['name']}: {r['value']} vs {r['baseline_value']} "
             f"{r['unit']} = {r['ratio']}x (goal {r['goal']})",
             file=sys.stderr, flush=True)
+    # Written after every benchmark, so an interrupted run keeps its figures.
+    write_outputs(results, args.out_dir)
   machine = write_outputs(results, args.out_dir)
   with open(os.path.join(args.out_dir, "results.md"),
             encoding="utf-8") as f:
