@@ -46,7 +46,8 @@ def main(argv):
   try:
     result = train_lib.train(FLAGS.model_dir)
   except checkpoint_compat.ConfigError as e:
-    sys.exit(f"train.py: error: {e}")
+    # The first line; gin appends "In call to configurable ..." lines.
+    sys.exit(f"train.py: error: {str(e).splitlines()[0]}")
   logging.info("Done at step %d (preempted: %s).", result["step"],
                result["preempted"])
 
