@@ -1,8 +1,10 @@
-"""Cross-modal search end to end on a tiny exported model, and query errors.
+"""Cross-modal search end to end on an exported model, and query errors.
 
-One random-weight tiny model (tests/tiny_models.write_tiny_model_dir) is
-exported once per module; collections of PNG/JPEG files and img2dataset
-TFRecord shards are indexed through the CLI's code path and queried.
+The model is the session fixture `trained_demo_export` (tests/trained_demo.py:
+the tiny config trained briefly on the demo world, exported as TF-Hub
+modules). Collections of image files (plus broken ones) and img2dataset
+TFRecord shards (the demo world's eval shard plus a shard with broken
+records) are indexed through the CLI's code path and queried.
 """
 import io
 import os
@@ -18,8 +20,6 @@ from official.align.evaluation import embedders
 from official.align.search import __main__ as cli
 from official.align.search import index as index_lib
 from official.align.search import search_lib
-from official.align.serving import export_lib
-import tiny_models  # pylint: disable=g-bad-import-order
 
 NUM_IMAGES = 6
 
@@ -32,13 +32,21 @@ def _image_bytes(seed, fmt):
   return buf.getvalue()
 
 
+def _read_shard(path):
+  """(keys, encoded images) of an img2dataset TFRecord shard."""
+  keys, images = [], []
+  for record in tf.data.TFRecordDataset(path):
+    feature = tf.train.Example.FromString(record.numpy()).features.feature
+    keys.append(feature["key"].bytes_list.value[0].decode())
+    images.append(feature["jpg"].bytes_list.value[0])
+  return keys, images
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-  """Tiny export, image files (+ bad ones), TFRecord shards (+ bad records)."""
+def world(trained_demo_export, tmp_path_factory):
+  """The export, image files (+ bad ones), shards (+ bad records)."""
   root = tmp_path_factory.mktemp("search")
-  model_dir = tiny_models.write_tiny_model_dir(str(root / "model"))
-  hub_dir = str(root / "hub")
-  export_lib.export(model_dir, hub_dir)
+  hub_dir = trained_demo_export.export_dir
   images_dir = root / "images"
   images_dir.mkdir()
   encoded = [_image_bytes(i, "PNG" if i % 2 else "JPEG")
@@ -50,20 +58,24 @@ def world(tmp_path_factory):
     paths.append(str(path))
   (images_dir / "corrupt.jpg").write_bytes(encoded[0][:40])  # Truncated.
   (images_dir / "notes.png").write_bytes(b"not an image")
-  shards = []
-  for shard in range(2):
-    path = str(root / f"pairs-{shard:05d}.tfrecord")
-    with tf.io.TFRecordWriter(path) as writer:
-      for i in range(shard * 3, shard * 3 + 3):
-        writer.write(shard_format.make_example(
-            f"key{i}", encoded[i], f"caption {i}").SerializeToString())
-      writer.write(shard_format.make_example(
-          f"noimage{shard}", None, "caption").SerializeToString())
-    shards.append(path)
+  eval_shard = os.path.join(trained_demo_export.world_dir,
+                            "eval-00000-of-00001.tfrecord")
+  shard_keys, shard_images = _read_shard(eval_shard)
+  bad_shard = str(root / "bad-00000.tfrecord")
+  with tf.io.TFRecordWriter(bad_shard) as writer:
+    writer.write(shard_format.make_example(
+        "noimage", None, "caption").SerializeToString())
+    writer.write(shard_format.make_example(
+        "gif-like", b"GIF89a" + b"\0" * 20, "caption").SerializeToString())
+    writer.write(shard_format.make_example(
+        "extra", encoded[1], "caption").SerializeToString())
   embedder = embedders.from_hub_dir(hub_dir)
-  return dict(root=root, hub_dir=hub_dir, paths=paths, encoded=encoded,
-              images_dir=str(images_dir), embedder=embedder,
-              expected=embedder.embed_image_files(paths))
+  return dict(
+      root=root, hub_dir=hub_dir, paths=paths, encoded=encoded,
+      images_dir=str(images_dir), embedder=embedder,
+      expected=embedder.embed_image_files(paths),
+      shards=f"{eval_shard},{bad_shard}", shard_keys=shard_keys + ["extra"],
+      shard_expected=embedder.embed_image_bytes(shard_images + [encoded[1]]))
 
 
 def _run_cli(*args):
@@ -97,7 +109,7 @@ def shard_index(world):
   """Index of the TFRecord shards built through the CLI."""
   index_dir = str(world["root"] / "shard_index")
   assert _run_cli("build", f"--hub_dir={world['hub_dir']}",
-                  f"--images={world['root']}/pairs-*.tfrecord",
+                  f"--images={world['shards']}",
                   f"--index_dir={index_dir}") is None
   return index_dir
 
@@ -105,9 +117,11 @@ def shard_index(world):
 def test_build_from_tfrecord_shards_and_cli_search(world, shard_index,
                                                    capsys):
   index = index_lib.SearchIndex.load(shard_index)
-  assert index.ids == [f"key{i}" for i in range(NUM_IMAGES)]
-  np.testing.assert_allclose(index.embeddings, world["expected"], atol=1e-5)
-  assert index.metadata["skipped"] == {"missing_feature": 2}
+  assert index.ids == world["shard_keys"]
+  np.testing.assert_allclose(index.embeddings, world["shard_expected"],
+                             atol=1e-5)
+  assert index.metadata["skipped"] == {"missing_feature": 1,
+                                       "zero_size_image": 1}
   assert index.metadata["model_source"] == {"hub_dir": world["hub_dir"]}
 
   # Search with the model recorded in the index, text + image query.
@@ -120,12 +134,16 @@ def test_build_from_tfrecord_shards_and_cli_search(world, shard_index,
   query = embedders.combine_queries(
       world["embedder"].embed_image_files([world["paths"][2]])[0],
       world["embedder"].embed_texts(["a red circle"])[0], 1.0, -0.5)
-  scores = world["expected"] @ query
-  expected = np.argsort(-scores, kind="stable")[:3]
-  assert [line.split()[2] for line in lines] == [
-      f"key{i}" for i in expected]
-  np.testing.assert_allclose([float(line.split()[1]) for line in lines],
-                             scores[expected], atol=1e-3)
+  scores = world["shard_expected"] @ query
+  score_of = dict(zip(world["shard_keys"], scores))
+  printed = [(line.split()[2], float(line.split()[1])) for line in lines]
+  assert len(printed) == 3
+  # The best three scores, each printed with its own item (demo images can
+  # repeat, so tied items may come in either order).
+  np.testing.assert_allclose([p[1] for p in printed],
+                             np.sort(scores)[::-1][:3], atol=1e-3)
+  np.testing.assert_allclose([score_of[p[0]] for p in printed],
+                             [p[1] for p in printed], atol=1e-3)
 
 
 def test_cli_errors(world, shard_index, tmp_path):
@@ -168,13 +186,14 @@ def test_query_errors_and_embed_dim_mismatch(world, tmp_path):
   with pytest.raises(ValueError, match="both 0"):
     search_lib.search(index, embedder, text="red", image=world["paths"][0],
                       image_weight=0, text_weight=0)
+  dim = embedder.embed_dim + 8
   other = index_lib.SearchIndex.build(
-      np.random.default_rng(0).standard_normal((4, 24)), list("abcd"),
+      np.random.default_rng(0).standard_normal((4, dim)), list("abcd"),
       metadata={"model": "hub/B7"})
   other.save(str(tmp_path / "b7"))
-  with pytest.raises(ValueError, match=r"24-d .*hub/B7.* 16-d"):
+  with pytest.raises(ValueError, match=rf"{dim}-d .*hub/B7.* {dim - 8}-d"):
     search_lib.load_index(str(tmp_path / "b7"), embedder)
-  with pytest.raises(ValueError, match=r"24-d"):
+  with pytest.raises(ValueError, match=rf"{dim}-d"):
     search_lib.search(other, embedder, text="red")
 
 

@@ -90,6 +90,8 @@ def l2_normalize(x: np.ndarray, name: str = "embeddings") -> np.ndarray:
     raise ValueError(f"{name}: {int(bad.sum())} row(s) are zero or not "
                      f"finite (first: row {int(np.argmax(bad))}); they have no "
                      "direction to search with.")
+  if np.all(np.abs(norms - 1) < 1e-6):
+    return x  # Already unit rows: no copy of a large collection.
   return x / norms
 
 
@@ -216,6 +218,11 @@ class SearchIndex:
   @property
   def kind(self) -> str:
     return self._kind
+
+  @property
+  def scann_config(self) -> Optional[ScannConfig]:
+    """The resolved ScaNN settings (None for exact search)."""
+    return self._scann_config
 
   @property
   def embed_dim(self) -> int:
