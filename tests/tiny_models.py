@@ -83,4 +83,3 @@ def random_batch(batch_size: int, seed: int = 0):
       "input_mask": tf.constant(mask),
       "input_type_ids": tf.zeros((batch_size, SEQ_LENGTH), tf.int32),
   }
-
