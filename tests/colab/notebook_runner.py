@@ -116,10 +116,13 @@ def _client(name: str, overrides: Dict[str, Any], cwd: str,
   inject_parameters(nb, overrides)
   nb.cells.insert(0, nbformat.v4.new_code_cell(_CPU_SETUP.strip()))
   nb.cells.append(nbformat.v4.new_code_cell(_CPU_REPORT))
-  return nbclient.NotebookClient(
+  client = nbclient.NotebookClient(
       nb, km=_kernel_manager(kernel_dir), timeout=cell_timeout,
       startup_timeout=300, allow_errors=False,
       resources={"metadata": {"path": cwd}})
+  # nbclient shuts down only kernels of managers it created itself.
+  client.owns_km = True
+  return client
 
 
 async def run_notebook_async(name: str, overrides: Dict[str, Any], cwd: str,

@@ -201,7 +201,10 @@ def test_kernel_is_this_interpreter(tmp_path):
       "import sys\nprint(sys.executable)")])
   kernel_dir = tmp_path / "kernels"
   kernel_dir.mkdir()
-  nbclient.NotebookClient(
-      nb, km=notebook_runner._kernel_manager(str(kernel_dir)),  # pylint: disable=protected-access
-      timeout=120, startup_timeout=300).execute()
+  km = notebook_runner._kernel_manager(str(kernel_dir))  # pylint: disable=protected-access
+  client = nbclient.NotebookClient(nb, km=km, timeout=120,
+                                   startup_timeout=300)
+  client.owns_km = True  # Shut the kernel down at the end.
+  client.execute()
+  assert not km.has_kernel
   assert nb.cells[0].outputs[0]["text"].strip() == sys.executable
