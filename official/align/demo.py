@@ -3,8 +3,9 @@ r"""End-to-end CPU demo: synthetic world → training → zero-shot evaluation.
 
   python -m official.align.demo --workdir=runs/demo [--gin_bindings=...]
 
-1. Generates the demo world (`dataloaders.demo_world`) in WORKDIR/world,
-   unless its metadata.json exists (`generate.*` gin bindings apply).
+1. Generates the demo world (`dataloaders.demo_world`) in WORKDIR/world
+   (or `run_demo.world_dir`), unless its metadata.json exists
+   (`generate.*` gin bindings apply).
 2. Trains `configs/demo.gin` (plus --gin_file/--gin_bindings) with
    `train_lib.train` in WORKDIR/model (resumes if a checkpoint exists).
 3. Evaluates on the held-out eval split: zero-shot top-1 over the 48
@@ -16,7 +17,7 @@ r"""End-to-end CPU demo: synthetic world → training → zero-shot evaluation.
 import json
 import os
 import time
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -41,6 +42,11 @@ def format_table(metrics: Dict[str, float], info: Dict) -> str:
       ("zero-shot top-1, all 48 classes", metrics["zero_shot_top1_all"]),
       ("zero-shot top-5, all 48 classes", metrics["zero_shot_top5_all"]),
   ]
+  # Which attribute the zero-shot errors get wrong.
+  for group, label in (("seen", "seen"), ("held_out", "held-out")):
+    for attribute in ("colour", "shape"):
+      rows.append((f"top-1 has the right {attribute}, {label}",
+                   metrics[f"zero_shot_{attribute}_accuracy_{group}"]))
   for k in (1, 5, 10):
     rows.append((f"image→text R@{k}", metrics[f"image_to_text_R@{k}"]))
   for k in (1, 5, 10):
@@ -83,18 +89,21 @@ def plot_zero_shot(path: str, images: np.ndarray, scores: np.ndarray,
 
 
 @gin.configurable(denylist=["workdir"])
-def run_demo(workdir: str, num_figure_images: int = 16) -> Dict:
+def run_demo(workdir: str, num_figure_images: int = 16,
+             world_dir: Optional[str] = None) -> Dict:
   """Generates the world if needed, trains, evaluates, reports.
 
   Args:
     workdir: world/, model/, results.json and zero_shot.png go here.
     num_figure_images: held-out images in zero_shot.png.
+    world_dir: the demo world's directory; default WORKDIR/world. Point
+      several runs at one generated world to compare configurations.
 
   Returns:
     dict: `metrics`, `info` (steps, wall time, noisy captions), `table`.
   """
   start = time.time()
-  world_dir = os.path.join(workdir, "world")
+  world_dir = world_dir or os.path.join(workdir, "world")
   if not os.path.exists(os.path.join(world_dir, "metadata.json")):
     logging.info("Generating the demo world in %s", world_dir)
     demo_world.generate(world_dir)

@@ -9,6 +9,7 @@ with a model and applies `zero_shot` and `retrieval`.
 import json
 from typing import Dict, Sequence
 
+import gin
 import numpy as np
 import tensorflow as tf
 
@@ -19,6 +20,34 @@ from official.align.evaluation import zero_shot
 DEMO_TEMPLATES = ("a {}", "a photo of a {}", "{}", "a small {}", "a large {}")
 
 
+def attribute_accuracies(scores: np.ndarray, labels: np.ndarray,
+                         held_out: np.ndarray) -> Dict[str, float]:
+  """How often the top-1 class has the right colour, and the right shape.
+
+  Args:
+    scores: float [N, 48] similarities to the `demo_world.class_names()`.
+    labels: int [N] true class indices.
+    held_out: bool [N], True for images of held-out pairs.
+
+  Returns:
+    {"zero_shot_{colour,shape}_accuracy_{seen,held_out}": float}; NaN for
+    an empty group.
+  """
+  pairs = demo_world.all_pairs()
+  colour = np.array([demo_world.COLOURS.index(c) for c, _ in pairs])
+  shape = np.array([demo_world.SHAPES.index(s) for _, s in pairs])
+  predicted = np.argmax(scores, axis=-1)
+  out = {}
+  for group, mask in (("seen", ~held_out), ("held_out", held_out)):
+    for name, attribute in (("colour", colour), ("shape", shape)):
+      hits = attribute[predicted[mask]] == attribute[labels[mask]]
+      out[f"zero_shot_{name}_accuracy_{group}"] = (
+          float(hits.mean()) if hits.size else float("nan"))
+  return out
+
+
+@gin.configurable(denylist=["model", "tokenizer", "dataset_fn",
+                           "labels_file"])
 class DemoWorldEvaluator:
   """Evaluates a model on the demo world's eval split, tracing once."""
 
@@ -93,10 +122,10 @@ class DemoWorldEvaluator:
 
     Returns:
       dict with float `metrics` ({"zero_shot_top1_seen", "..._held_out",
-      "..._all", "zero_shot_top5_all", "image_to_text_R@K",
-      "text_to_image_R@K"}), `class_names` [48], `scores` float [N, 48],
-      `labels` int [N], `held_out` bool [N], plus `encode_eval_split`'s
-      outputs.
+      "..._all", "zero_shot_top5_all", the `attribute_accuracies`,
+      "image_to_text_R@K", "text_to_image_R@K"}), `class_names` [48],
+      `scores` float [N, 48], `labels` int [N], `held_out` bool [N], plus
+      `encode_eval_split`'s outputs.
     """
     names = demo_world.class_names()
     index = {n: i for i, n in enumerate(names)}
@@ -119,6 +148,7 @@ class DemoWorldEvaluator:
         "zero_shot_top1_all": zero_shot.top_k_accuracy(scores, labels, 1),
         "zero_shot_top5_all": zero_shot.top_k_accuracy(scores, labels, 5),
     }
+    metrics.update(attribute_accuracies(scores, labels, held_out))
     text_embeddings = self.encode_texts(encoded["texts"])
     metrics.update(retrieval.recall_at_k(
         encoded["image_embeddings"], text_embeddings,
