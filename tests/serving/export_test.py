@@ -3,7 +3,8 @@
 One tiny model (two-conv image tower with BatchNorm, 1-layer BERT, 16-d) is
 checkpointed in a fake training model_dir and exported once per module; a
 fresh interpreter that cannot import `official.align` loads the export
-(`loader_script.py`) and the tests compare what it computed.
+(`loader_script.py`) and the tests compare what it computed. The zero-shot
+test uses the shared trained demo model (`trained_demo_export`) instead.
 """
 import io
 import json
@@ -14,12 +15,12 @@ import sys
 import gin
 import numpy as np
 from PIL import Image
-from PIL import ImageDraw
 import pytest
 import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
+from official.align.dataloaders import demo_world
 from official.align.dataloaders import image_preprocessing
 from official.align.dataloaders import text_preprocessing
 from official.align.evaluation import zero_shot
@@ -35,8 +36,6 @@ SEQ_LENGTH = 8
 RESIZE_SIZE, CROP_SIZE, PIXEL_RANGE = 36, 32, "symmetric"
 WORDS = ("a photo of the red green blue circle square triangle word "
          "caf ##e ##s").split()
-CLASSES = ("red circle", "green square", "blue triangle")
-TEMPLATES = ("a {}", "a photo of the {}")
 
 gin.external_configurable(tiny_models.conv_image_encoder,
                           "serving_test_conv_image_encoder")
@@ -63,31 +62,10 @@ TrainConfig.train_file_pattern = 'unused'
 """
 
 
-def _shape_images(size=48):
-  """float32 [3, size, size, 3]: a red circle, green square, blue triangle."""
-  images = []
-  for i, color in enumerate(((255, 0, 0), (0, 160, 0), (0, 0, 255))):
-    image = Image.new("RGB", (size, size), (255, 255, 255))
-    draw = ImageDraw.Draw(image)
-    box = (8, 8, size - 8, size - 8)
-    [draw.ellipse, draw.rectangle,
-     lambda b, fill: draw.polygon([(8, 40), (24, 8), (40, 40)], fill=fill)
-     ][i](box, fill=color)
-    images.append(np.asarray(image, np.float32) / 255.0)
-  return np.stack(images)
-
-
 def _encode(image, fmt):
   buf = io.BytesIO()
   Image.fromarray((image * 255).astype(np.uint8)).save(buf, fmt)
   return buf.getvalue()
-
-
-def _zero_shot(prompt_embeddings, image_embeddings):
-  classes = zero_shot.class_embeddings(
-      np.reshape(prompt_embeddings, [len(CLASSES), len(TEMPLATES), -1]))
-  return zero_shot.top_k_predictions(
-      zero_shot.similarity(image_embeddings, classes), 1)[:, 0]
 
 
 @pytest.fixture(scope="module")
@@ -123,10 +101,7 @@ def exported(tmp_path_factory):
                    dtype=object)
   image_bytes = np.array([_encode(im, "PNG" if i % 2 else "JPEG")
                           for i, im in enumerate(images)], dtype=object)
-  inputs = dict(images=images, texts=texts, image_bytes=image_bytes,
-                prompts=np.array(zero_shot.build_prompts(CLASSES, TEMPLATES),
-                                 dtype=object),
-                shape_images=_shape_images())
+  inputs = dict(images=images, texts=texts, image_bytes=image_bytes)
   np.savez(root / "inputs.npz", **inputs)
 
   tokenizer = text_preprocessing.TextTokenizer(str(vocab), SEQ_LENGTH)
@@ -140,9 +115,7 @@ def exported(tmp_path_factory):
   expected = dict(
       image=encode_images(images), text=encode_texts(texts),
       ids=tokenizer(texts)["input_word_ids"].numpy(),
-      bytes=model.encode_image(decoded, training=False).numpy(),
-      zero_shot=_zero_shot(encode_texts(inputs["prompts"]),
-                           encode_images(inputs["shape_images"])))
+      bytes=model.encode_image(decoded, training=False).numpy())
 
   export_lib.export(str(model_dir), export_dir)
   with gin.unlock_config():
@@ -181,11 +154,68 @@ def test_isolated_loading_matches_python_model(exported):
   np.testing.assert_allclose(out["temperature"], 0.07, rtol=1e-6)
 
 
-def test_zero_shot_predictions_match(exported):
-  out = exported["outputs"]
-  np.testing.assert_array_equal(
-      _zero_shot(out["prompt_embeddings"], out["shape_embeddings"]),
-      exported["expected"]["zero_shot"])
+def _demo_eval_images(world_dir, count):
+  """(keys, encoded images, labels) of the first `count` eval pairs."""
+  with open(os.path.join(world_dir, "eval_labels.json")) as f:
+    labels = {r["key"]: r for r in json.load(f)}
+  keys, encoded = [], []
+  for record in tf.data.TFRecordDataset(tf.io.gfile.glob(
+      os.path.join(world_dir, "eval-*.tfrecord"))).take(count):
+    example = tf.train.Example.FromString(record.numpy())
+    keys.append(example.features.feature["key"].bytes_list.value[0].decode())
+    encoded.append(example.features.feature["jpg"].bytes_list.value[0])
+  return keys, encoded, [labels[k] for k in keys]
+
+
+def _predict(prompt_embeddings, image_embeddings, num_classes):
+  classes = zero_shot.class_embeddings(np.reshape(
+      prompt_embeddings, [num_classes, len(zero_shot.DEFAULT_TEMPLATES), -1]))
+  return zero_shot.top_k_predictions(
+      zero_shot.similarity(image_embeddings, classes), 1)[:, 0]
+
+
+def test_exported_towers_reproduce_python_zero_shot_on_demo_world(
+    trained_demo_export):
+  """A trained demo model: in-Python (eval pipeline + model) and exported
+  (`image_bytes` and `serving_default` signatures) zero-shot predictions
+  agree on demo-world eval images, over colours and colour-shape pairs."""
+  demo = trained_demo_export
+  try:
+    model, config, _ = export_lib.restore_model(demo.model_dir)
+  finally:
+    with gin.unlock_config():
+      gin.clear_config()
+  _, encoded, labels = _demo_eval_images(demo.world_dir, 24)
+  images = tf.stack([image_preprocessing.preprocess_image(
+      b, is_training=False, resize_size=config.resize_size,
+      crop_size=config.image_size, pixel_range=config.pixel_range)
+                     for b in encoded])
+  python_images = model.encode_image(images, training=False).numpy()
+  tokenizer = text_preprocessing.TextTokenizer(
+      config.vocab_file, config.seq_length, config.lower_case)
+  image_module_ = tf.saved_model.load(os.path.join(demo.export_dir,
+                                                   "image_encoder"))
+  text_module_ = tf.saved_model.load(os.path.join(demo.export_dir,
+                                                  "text_encoder"))
+  hub_images = image_module_.signatures["image_bytes"](
+      image_bytes=tf.constant(encoded))["embeddings"].numpy()
+  np.testing.assert_allclose(hub_images, python_images, atol=1e-5)
+  colours = list(demo_world.COLOURS)
+  for classes, truth in ((colours, [colours.index(r["colour"])
+                                    for r in labels]),
+                         (demo_world.class_names(), None)):
+    prompts = zero_shot.build_prompts(classes)
+    python_texts = model.encode_text(tokenizer(tf.constant(prompts)),
+                                     training=False).numpy()
+    hub_texts = text_module_.signatures["serving_default"](
+        text=tf.constant(prompts))["embeddings"].numpy()
+    np.testing.assert_allclose(hub_texts, python_texts, atol=1e-5)
+    expected = _predict(python_texts, python_images, len(classes))
+    np.testing.assert_array_equal(
+        _predict(hub_texts, hub_images, len(classes)), expected)
+    assert len(set(expected.tolist())) >= 3  # Not a degenerate model.
+    if truth is not None:  # The trained model knows colours.
+      assert np.mean(expected == np.array(truth)) > 2 / len(classes)
 
 
 def test_edge_inputs_give_finite_embeddings(exported):

@@ -84,8 +84,6 @@ def main(export_dir, inputs_file, outputs_file):
   out["temperature"] = text_sm.temperature.numpy()
 
   # Zero-shot with the exported towers only.
-  out["prompt_embeddings"] = text_hub(tf.constant(data["prompts"])).numpy()
-  out["shape_embeddings"] = image_hub(data["shape_images"]).numpy()
 
   # Edge inputs.
   rng = np.random.default_rng(1)
