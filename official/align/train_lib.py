@@ -332,9 +332,10 @@ def make_train_loop(strategy, model, step_fn, jit_compile: bool,
       step = tf.cast(model.optimizer.iterations, tf.int64)
       first_bad = tf.where(
           tf.logical_and(first_bad < 0, out["finite"] < 0.5), step, first_bad)
-      skipped = tf.reduce_max(tf.stack(
+      # (Multi-worker input loses the static shape; the loop needs it.)
+      skipped = tf.ensure_shape(tf.reduce_max(tf.stack(
           strategy.experimental_local_results(data["skipped_records"])),
-                              axis=0)
+                                              axis=0), skipped.shape)
     return dict(sums, first_nonfinite_step=first_bad, skipped_records=skipped)
 
   return train_loop

@@ -149,7 +149,6 @@ def test_two_workers_match_one_device_at_the_same_global_batch(tmp_path):
   demo_world.generate(data_dir, num_train=128, num_eval=8, image_size=32,
                       seed=0, num_workers=1, vocab_size=300,
                       num_train_shards=4)
-  print("world", time.time() - start)
   args = (data_dir, init_dir)
   import gin  # pylint: disable=g-import-not-at-top
   _parse(data_dir, init_dir)
@@ -165,9 +164,7 @@ def test_two_workers_match_one_device_at_the_same_global_batch(tmp_path):
       cluster=cluster, task={"type": "worker", "index": i}))
              for i in range(2)]
   reference = _spawn("reference", args + (ref_dir,))
-  print("spawned", time.time() - start)
   outs = [_wait(w) for w in workers]
-  print("workers", time.time() - start)
   _wait(reference)
   for out in outs:
     assert json.loads(out.strip().splitlines()[-1]) == {"step": STEPS}
