@@ -70,12 +70,17 @@ def world(trained_demo_export, tmp_path_factory):
     writer.write(shard_format.make_example(
         "extra", encoded[1], "caption").SerializeToString())
   embedder = embedders.from_hub_dir(hub_dir)
+  # Shards are read in sorted path order.
+  in_order = sorted([(eval_shard, shard_keys, shard_images),
+                     (bad_shard, ["extra"], [encoded[1]])])
   return dict(
       root=root, hub_dir=hub_dir, paths=paths, encoded=encoded,
       images_dir=str(images_dir), embedder=embedder,
       expected=embedder.embed_image_files(paths),
-      shards=f"{eval_shard},{bad_shard}", shard_keys=shard_keys + ["extra"],
-      shard_expected=embedder.embed_image_bytes(shard_images + [encoded[1]]))
+      shards=f"{eval_shard},{bad_shard}",
+      shard_keys=[k for _, keys, _ in in_order for k in keys],
+      shard_expected=embedder.embed_image_bytes(
+          [b for _, _, images in in_order for b in images]))
 
 
 def _run_cli(*args):
