@@ -275,11 +275,10 @@ class Embedder:
 
 
 def _check_saved_model(path: str):
-  if not tf.io.gfile.isdir(path):
-    raise FileNotFoundError(f"Export directory not found: {path}")
-  if not tf.saved_model.contains_saved_model(path):
+  if not (tf.io.gfile.isdir(path) and
+          tf.saved_model.contains_saved_model(path)):
     raise FileNotFoundError(
-        f"No SavedModel in {path} (expected the output of "
+        f"No SavedModel at {path} (expected the output of "
         "export/export_tfhub.py).")
 
 
@@ -351,6 +350,11 @@ def from_model_dir(model_dir: str, checkpoint: Optional[str] = None,
     raise FileNotFoundError(f"Model directory not found: {model_dir}")
   model, config, checkpoint = export_lib.restore_model(
       model_dir, checkpoint, gin_bindings)
+  if not isinstance(config.vocab_file, str) or not tf.io.gfile.exists(
+      config.vocab_file):
+    raise FileNotFoundError(
+        f"The vocabulary of {model_dir} ({config.vocab_file}) is not there; "
+        "pass gin_bindings=[\"TrainConfig.vocab_file = '/path/vocab.txt'\"].")
   _, image_signatures = image_module.build_image_module(
       model.image_encoder, model.temperature, config.resize_size,
       config.image_size, config.pixel_range)

@@ -81,6 +81,24 @@ def top_k_accuracy(scores: np.ndarray, labels: Sequence[int],
   return float(np.mean(np.any(hits, axis=-1)))
 
 
+def embed_prompts(embed_texts: Callable[[Sequence[str]], np.ndarray],
+                  class_names: Sequence[str],
+                  templates: Sequence[str] = DEFAULT_TEMPLATES
+                  ) -> np.ndarray:
+  """float [num_classes, num_templates, dim]: every class in every template.
+
+  Args:
+    embed_texts: list of strings → float [n, dim] (e.g.
+      `embedders.Embedder.embed_texts`).
+    class_names: the class names, in label order.
+    templates: prompt templates with one "{}".
+  """
+  if not class_names:
+    raise ValueError("No class names given.")
+  embeddings = np.asarray(embed_texts(build_prompts(class_names, templates)))
+  return embeddings.reshape(len(class_names), len(templates), -1)
+
+
 def text_classifier(embed_texts: Callable[[Sequence[str]], np.ndarray],
                     class_names: Sequence[str],
                     templates: Sequence[str] = DEFAULT_TEMPLATES
@@ -88,8 +106,7 @@ def text_classifier(embed_texts: Callable[[Sequence[str]], np.ndarray],
   """Prompt-ensembled class embeddings from a text encoder.
 
   Args:
-    embed_texts: list of strings → float [n, dim] (e.g.
-      `embedders.Embedder.embed_texts`).
+    embed_texts: list of strings → float [n, dim].
     class_names: the class names, in label order.
     templates: prompt templates with one "{}"; a single template gives
       single-prompt classification.
@@ -97,12 +114,8 @@ def text_classifier(embed_texts: Callable[[Sequence[str]], np.ndarray],
   Returns:
     float32 [len(class_names), dim], unit L2 norm.
   """
-  if not class_names:
-    raise ValueError("No class names given.")
-  prompts = build_prompts(class_names, templates)
-  embeddings = np.asarray(embed_texts(prompts))
-  return class_embeddings(embeddings.reshape(
-      len(class_names), len(templates), -1)).astype(np.float32)
+  return class_embeddings(embed_prompts(embed_texts, class_names,
+                                        templates)).astype(np.float32)
 
 
 def top_k_hits(predictions: np.ndarray, labels: Sequence[int],

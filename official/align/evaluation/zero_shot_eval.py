@@ -30,7 +30,7 @@ from official.align.evaluation import embedders
 from official.align.evaluation import prompts
 from official.align.evaluation import zero_shot
 
-PROMPT_MODES = ("ensemble", "single")
+PROMPT_MODES = ("ensemble", "single", "compare")
 
 
 def evaluate(embedder: embedders.Embedder, source,
@@ -39,7 +39,8 @@ def evaluate(embedder: embedders.Embedder, source,
              ks: Sequence[int] = (1, 5),
              batch_size: int = 64,
              max_examples: Optional[int] = None,
-             progress: bool = False) -> Dict:
+             progress: bool = False,
+             compare_single_templates: bool = False) -> Dict:
   """Zero-shot accuracy of `embedder` on a `classification_data` source.
 
   Args:
@@ -51,19 +52,29 @@ def evaluate(embedder: embedders.Embedder, source,
     batch_size: images per encoder call.
     max_examples: stop after this many images (None: all).
     progress: log progress every few batches.
+    compare_single_templates: also score every template on its own, in the
+      same pass (the ablation of prompt ensembling).
 
   Returns:
     dict: `metrics` {"top{k}": float in [0, 1], "num_examples",
     "num_skipped"}, `per_class` (`zero_shot.per_class_accuracy`),
     `class_names`, `predictions` int [n, max(ks)], `labels` int [n],
-    `names` [n] (image names/keys), `classifier` float32 [classes, dim].
+    `names` [n] (image names/keys), `classifier` float32 [classes, dim];
+    with `compare_single_templates`, `single_templates`: [{"template",
+    "top{k}"...}] in template order.
   """
   class_names = list(class_names or source.class_names)
   prompts.check_templates(templates)
   ks = tuple(k for k in ks if k <= len(class_names))
-  classifier = zero_shot.text_classifier(
+  prompt_embeddings = zero_shot.embed_prompts(
       lambda t: embedder.embed_texts(t, batch_size=batch_size), class_names,
       templates)
+  classifier = zero_shot.class_embeddings(prompt_embeddings).astype(
+      np.float32)
+  singles = ([zero_shot.l2_normalize(prompt_embeddings[:, j]).astype(
+      np.float32) for j in range(len(templates))]
+             if compare_single_templates else [])
+  single_predictions = [[] for _ in singles]
   top = max(ks)
   predictions, labels, names = [], [], []
   num_seen = num_skipped = 0
@@ -88,6 +99,9 @@ def evaluate(embedder: embedders.Embedder, source,
       logging.warning("Skipped undecodable image %s", batch_names[i])
     scores = image_embeddings @ classifier.T
     predictions.append(zero_shot.top_k_predictions(scores, top))
+    for single, out in zip(singles, single_predictions):
+      out.append(zero_shot.top_k_predictions(image_embeddings @ single.T,
+                                             top))
     labels.append(batch_labels[kept])
     names.extend(n for n, k in zip(batch_names, kept) if k)
     if progress:
@@ -95,15 +109,22 @@ def evaluate(embedder: embedders.Embedder, source,
   predictions = (np.concatenate(predictions) if predictions else
                  np.zeros([0, top], np.int64))
   labels = np.concatenate(labels) if labels else np.zeros([0], np.int64)
-  metrics = {f"top{k}": (float(np.mean(zero_shot.top_k_hits(
-      predictions, labels, k))) if len(labels) else float("nan"))
-             for k in ks}
+  def accuracies(preds):
+    return {f"top{k}": (float(np.mean(zero_shot.top_k_hits(preds, labels, k)))
+                        if len(labels) else float("nan")) for k in ks}
+
+  metrics = accuracies(predictions)
   metrics.update(num_examples=int(len(labels)), num_skipped=num_skipped)
-  return dict(metrics=metrics, class_names=class_names,
-              per_class=zero_shot.per_class_accuracy(
-                  predictions, labels, len(class_names), ks),
-              predictions=predictions, labels=labels, names=names,
-              classifier=classifier)
+  result = dict(metrics=metrics, class_names=class_names,
+                per_class=zero_shot.per_class_accuracy(
+                    predictions, labels, len(class_names), ks),
+                predictions=predictions, labels=labels, names=names,
+                classifier=classifier)
+  if compare_single_templates:
+    result["single_templates"] = [
+        dict(accuracies(np.concatenate(p) if p else predictions[:0]),
+             template=t) for t, p in zip(templates, single_predictions)]
+  return result
 
 
 def per_class_table(result: Dict) -> str:
@@ -143,7 +164,8 @@ def _define_flags():
   flags.DEFINE_string("templates", "imagenet", "imagenet (CLIP's 80), "
                       "demo_world, or a file with one template per line.")
   flags.DEFINE_enum("prompt_mode", "ensemble", PROMPT_MODES, "ensemble: "
-                    "average all templates; single: --single_template.")
+                    "average all templates; single: --single_template; "
+                    "compare: the ensemble and every template alone.")
   flags.DEFINE_string("single_template", prompts.SINGLE_TEMPLATE,
                       "Template of --prompt_mode=single.")
   flags.DEFINE_integer("batch_size", 64, "Images/texts per encoder call.")
@@ -166,10 +188,11 @@ def main(argv):
         f.dataset, class_names=class_names, split=f.split,
         tfds_data_dir=f.tfds_data_dir, image_key=f.image_key,
         label_key=f.label_key, label_offset=f.label_offset)
-    templates = (prompts.templates(f.templates) if f.prompt_mode == "ensemble"
+    templates = (prompts.templates(f.templates) if f.prompt_mode != "single"
                  else [f.single_template])
     result = evaluate(embedder, source, templates, batch_size=f.batch_size,
-                      max_examples=f.max_examples, progress=f.progress)
+                      max_examples=f.max_examples, progress=f.progress,
+                      compare_single_templates=f.prompt_mode == "compare")
   except (FileNotFoundError, ValueError) as e:
     sys.exit(f"zero_shot_eval: error: {e}")
   table = per_class_table(result)
@@ -188,6 +211,16 @@ def main(argv):
         f" on {metrics['num_examples']} images ({metrics['num_skipped']} "
         f"skipped), {len(result['class_names'])} classes, "
         f"{f.prompt_mode} of {len(templates)} template(s)")
+  if "single_templates" in result:
+    singles = result["single_templates"]
+    for row in singles:
+      print(" ".join(f"{k}={100 * v:.2f}%" for k, v in row.items()
+                     if k.startswith("top")) + f"  {row['template']!r}")
+    mean = {k: float(np.mean([r[k] for r in singles]))
+            for k in singles[0] if k.startswith("top")}
+    print("single templates, mean: " + " ".join(
+        f"{k}={100 * v:.2f}%" for k, v in mean.items()))
+    summary.update(single_templates=singles, single_template_mean=mean)
   if f.output_json:
     with tf.io.gfile.GFile(f.output_json, "w") as out:
       json.dump(summary, out, indent=1)
