@@ -4,7 +4,7 @@ r"""Image and text embeddings for TensorBoard's Embedding Projector.
   python -m official.align.evaluation.projector \
       --hub_dir=runs/demo/export | --model_dir=runs/demo/model \
       --karpathy_json=dataset_flickr30k.json --image_dir=flickr30k-images \
-      --split=test --max_images=500 --log_dir=runs/projector
+      --split=test --max_images=500 --output_dir=runs/projector
   tensorboard --logdir=runs/projector     # then the "Projector" tab
 
 `write_projector` stores the images' and captions' embeddings as one
@@ -167,7 +167,7 @@ def _define_flags():
   flags.DEFINE_integer("max_images", 500, "Export the first N images.")
   flags.DEFINE_integer("thumbnail_size", 48, "Sprite tile side, pixels.")
   flags.DEFINE_integer("batch_size", 64, "Items per encoder call.")
-  flags.DEFINE_string("log_dir", None, "Output (open with tensorboard "
+  flags.DEFINE_string("output_dir", None, "Output (open with tensorboard "
                       "--logdir).")
 
 
@@ -183,16 +183,16 @@ def main(argv):
         captions_per_image=f.captions_per_image or None,
         max_images=f.max_images)
     written = write_projector(
-        f.log_dir, embedder.embed_image_files(dataset.image_paths),
+        f.output_dir, embedder.embed_image_files(dataset.image_paths),
         embedder.embed_texts(dataset.captions), dataset.image_paths,
         dataset.captions, dataset.text_to_image, f.thumbnail_size)
   except (FileNotFoundError, ValueError) as e:
     sys.exit(f"projector: error: {e}")
   print("\n".join(written))
-  print(f"tensorboard --logdir={f.log_dir}")
+  print(f"tensorboard --logdir={f.output_dir}")
 
 
 if __name__ == "__main__":
   _define_flags()
-  flags.mark_flags_as_required(["karpathy_json", "image_dir", "log_dir"])
+  flags.mark_flags_as_required(["karpathy_json", "image_dir", "output_dir"])
   app.run(main)
