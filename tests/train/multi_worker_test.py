@@ -164,8 +164,13 @@ def test_two_workers_match_one_device_at_the_same_global_batch(tmp_path):
       cluster=cluster, task={"type": "worker", "index": i}))
              for i in range(2)]
   reference = _spawn("reference", args + (ref_dir,))
-  outs = [_wait(w) for w in workers]
-  _wait(reference)
+  try:
+    outs = [_wait(w) for w in workers]
+    _wait(reference)
+  finally:  # A failed worker must not leave the others running.
+    for p in workers + [reference]:
+      if p.poll() is None:
+        p.kill()
   for out in outs:
     assert json.loads(out.strip().splitlines()[-1]) == {"step": STEPS}
 
