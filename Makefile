@@ -21,7 +21,7 @@ demo: $(STAMP)
 	    --export_dir=runs/demo/export --overwrite
 
 test: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -n 2 --dist loadgroup tests
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all

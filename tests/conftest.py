@@ -8,6 +8,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import pytest  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 # Shared session fixtures: `trained_demo_export` (tests/trained_demo.py).
@@ -18,3 +19,11 @@ NUM_LOGICAL_CPUS = 4
 _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     _cpu, [tf.config.LogicalDeviceConfiguration()] * NUM_LOGICAL_CPUS)
+
+
+def pytest_collection_modifyitems(items):
+  """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), keeps the
+  tests of the expensive session fixture in one worker, so it is built once."""
+  for item in items:
+    if "trained_demo_export" in getattr(item, "fixturenames", ()):
+      item.add_marker(pytest.mark.xdist_group("trained_demo"))

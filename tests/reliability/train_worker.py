@@ -43,7 +43,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
 import tiny_models  # pylint: disable=g-import-not-at-top,wrong-import-position
-from official.align import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 from official.align import train_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 KILL_ENV = "ALIGN_KILL_AT"
@@ -134,6 +133,9 @@ def _install_kill(plan: str):
 
 
 if __name__ == "__main__":
+  # Imported here: train.py defines absl flags, which would clash with other
+  # command-line modules imported by tests in the same process.
+  from official.align import train  # pylint: disable=g-import-not-at-top
   if os.environ.get(KILL_ENV):
     _install_kill(os.environ[KILL_ENV])
   app.run(train.main)
