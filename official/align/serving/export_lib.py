@@ -34,6 +34,7 @@ from official.align import train_lib
 from official.align.dataloaders import input_reader
 from official.align.modeling import align_model
 from official.align.serving import image_module
+from official.align.serving import layers
 from official.align.serving import text_module
 
 OPERATIVE_CONFIG = "operative_config.gin"
@@ -239,10 +240,15 @@ def export(model_dir: str,
 
   tmp_dir = f"{export_dir}.tmp-{uuid.uuid4().hex}"
   try:
-    tf.saved_model.save(image, os.path.join(tmp_dir, "image_encoder"),
-                        signatures=image_signatures)
-    tf.saved_model.save(text, os.path.join(tmp_dir, "text_encoder"),
-                        signatures=text_signatures)
+    with layers.no_traces():
+      for name, module, signatures in (
+          ("image_encoder", image, image_signatures),
+          ("text_encoder", text, text_signatures)):
+        (input_spec,) = tf.nest.flatten(
+            signatures["serving_default"].structured_input_signature)
+        tf.saved_model.save(
+            layers.reusable_saved_model(module, input_spec),
+            os.path.join(tmp_dir, name), signatures=signatures)
     text.preprocessor.save(os.path.join(tmp_dir, "text_preprocessor"),
                            include_optimizer=False, save_format="tf")
     with tf.io.gfile.GFile(os.path.join(tmp_dir, "README.md"), "w") as f:

@@ -3,10 +3,10 @@
 
 `build_image_module` wraps a trained image tower into a functional
 `tf_keras.Model` images → embeddings whose first layer does the evaluation
-geometry (`preprocess_images`), so any image size is accepted. Saved with
-`tf.saved_model.save`, it is a TF2 SavedModel that `hub.KerasLayer` can load
-(also with `trainable=True`: the Keras path exports `__call__(training=)`
-and the trainable variables).
+geometry (`preprocess_images`), so any image size is accepted. `export_lib` saves it
+through `layers.reusable_saved_model` as a TF2 SavedModel that
+`hub.KerasLayer` can load (also with `trainable=True`: `__call__(training=)`
+and the trainable variables are exported).
 """
 from typing import Dict
 

@@ -2,6 +2,9 @@
 """Keras pieces shared by the exported image and text encoders."""
 import tensorflow as tf
 import tf_keras
+# The switch behind `tf_keras.Model.save(save_traces=False)`, which has no
+# public form for `tf.saved_model.save`.
+from tf_keras.src.saving.legacy.saved_model import utils as keras_sm_utils
 
 
 class L2Normalize(tf_keras.layers.Layer):
@@ -35,3 +38,56 @@ def attach_temperature(module: tf_keras.Model, temperature: tf.Variable):
   module.logit_scale = tf.function(
       lambda: {"logit_scale": 1.0 / module.temperature}, input_signature=[])
   return module.logit_scale.get_concrete_function()
+
+
+def reusable_saved_model(module: tf_keras.Model,
+                         input_spec: tf.TensorSpec) -> tf.train.Checkpoint:
+  """The object to `tf.saved_model.save` for `module` (inside `no_traces`).
+
+  It implements TF Hub's Reusable SavedModel API: `__call__(inputs,
+  training=False)` (traced for both modes, so `hub.KerasLayer(...,
+  trainable=True)` runs BatchNorm and dropout in training mode when asked),
+  `variables`, `trainable_variables` and `regularization_losses`; plus the
+  `temperature` and `logit_scale` of `attach_temperature`. `module` itself
+  is kept as the child `model`, which under `no_traces` contributes only its
+  variables and resources (e.g. the vocabulary asset), not the per-layer
+  Keras call traces that make saving and loading slow.
+
+  Args:
+    module: a Keras model that went through `attach_temperature`.
+    input_spec: the spec of `module`'s input, batch dimension included.
+
+  Returns:
+    The object to save (with `module`'s signatures).
+  """
+  saveable = tf.train.Checkpoint(model=module)
+
+  @tf.function
+  def call(inputs, training=False):
+    return module(inputs, training=training)
+
+  for training in (False, True):
+    call.get_concrete_function(input_spec, training=training)
+  saveable.__call__ = call
+  saveable.variables = list(module.variables)
+  saveable.trainable_variables = list(module.trainable_variables)
+  # Layer regularizers (if any) as zero-argument functions, as Keras saves
+  # them; `module.losses` re-evaluates them.
+  saveable.regularization_losses = [
+      tf.function(lambda: tf.add_n(module.losses), input_signature=[])
+  ] if module.losses else []
+  saveable.temperature = module.temperature
+  saveable.logit_scale = module.logit_scale
+  return saveable
+
+
+def no_traces():
+  """Context in which `tf.saved_model.save` skips Keras per-layer traces.
+
+  tf_keras otherwise traces and serialises every layer's call functions
+  (the "Skipping full serialization of TF-Keras layer" path), which costs
+  tens of CPU-seconds to save and seconds to load, and which nothing reads:
+  loaders use the functions of `reusable_saved_model` and the signatures.
+  """
+  return keras_sm_utils.keras_option_scope(
+      save_traces=False, in_tf_saved_model_scope=True)
