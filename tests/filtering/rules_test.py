@@ -56,7 +56,7 @@ def test_parse_record():
     fixtures.example("k", b"img", None),
     fixtures.example("k", None, "text"),
     fixtures.example("k", b"img", b"\xff\xfe invalid utf-8"),
-])
+], ids=["not_an_example", "no_caption", "no_image", "invalid_utf8"])
 def test_parse_record_malformed(record):
   assert rules.parse_record(record) is None
 
