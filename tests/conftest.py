@@ -8,6 +8,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import gin  # pylint: disable=g-import-not-at-top
 import pytest  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
@@ -27,3 +28,13 @@ def pytest_collection_modifyitems(items):
   for item in items:
     if "trained_demo_export" in getattr(item, "fixturenames", ()):
       item.add_marker(pytest.mark.xdist_group("trained_demo"))
+
+
+@pytest.fixture(autouse=True)
+def _clear_gin_config_after_test():
+  """Gin bindings parsed by one test (e.g. through `restore_model`, which
+  leaves a model's operative config in place) must not leak into the next
+  test of the same worker process."""
+  yield
+  with gin.unlock_config():
+    gin.clear_config()

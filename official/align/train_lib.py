@@ -414,8 +414,13 @@ class AlignTask:
               path) else path
       if not prefix:
         raise ValueError(f"AlignTask.init_checkpoint: no checkpoint in {path}")
-      status = tf.train.Checkpoint(model=model).read(prefix)
-      status.expect_partial()  # Optimizer and data iterator are not read.
+      # Only the towers and the temperature: not an optimizer that the
+      # saved model or this one may carry, nor the data iterator.
+      weights = tf.train.Checkpoint(image_encoder=model.image_encoder,
+                                    text_encoder=model.text_encoder,
+                                    temperature=model.temperature)
+      status = tf.train.Checkpoint(model=weights).read(prefix)
+      status.expect_partial()
       status.assert_existing_objects_matched()
       logging.info("Initialised the model from %s.", prefix)
     return model

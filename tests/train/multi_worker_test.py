@@ -184,13 +184,21 @@ def test_two_workers_match_one_device_at_the_same_global_batch(tmp_path):
   # the one-device BN reduces the whole batch at once, and the contrastive
   # loss gathers embeddings instead of one matmul: relative 1e-5.
   np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
-  assert losses[-1] < losses[0]
   ckpt = tf.train.load_checkpoint(os.path.join(
       model_dir, train_lib.CHECKPOINT_SUBDIR, f"ckpt-{STEPS}"))
   ref = tf.train.load_checkpoint(os.path.join(ref_dir, "ref"))
+  init = tf.train.load_checkpoint(os.path.join(init_dir, "init"))
   keys = [k for k in ref.get_variable_to_shape_map()
-          if k.startswith("model/") and "OPTIMIZER_SLOT" not in k]
+          if k.startswith(("model/image_encoder/", "model/text_encoder/",
+                           "model/temperature/"))
+          and "OPTIMIZER_SLOT" not in k]
   assert len(keys) > 20
+  # Not vacuous: training moved most weights away from the shared start
+  # (three steps on different batches need not lower the loss).
+  init_keys = set(init.get_variable_to_shape_map())
+  moved = [not np.array_equal(ckpt.get_tensor(k), init.get_tensor(k))
+           for k in keys if k in init_keys]
+  assert len(moved) > 20 and np.mean(moved) > 0.5
   for key in keys:
     # LAMB scales each update to lr * ||w|| / ||update||: entries whose
     # gradient is float noise may move by up to ~lr either way, so weights
