@@ -1,0 +1,90 @@
+# Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
+"""This input pipeline's share of the records of a set of shard files.
+
+The file-level part of the ALIGN and transfer readers (`input_reader`,
+`transfer.classification_input`):
+
+  ds = shard_reading.read_sharded_records(
+      files, tf.data.TFRecordDataset, input_context, is_training=True,
+      repeat=True, shuffle_buffer_size=10_000, cycle_length=8,
+      deterministic=False, seed=seed)
+
+* With at least as many files as input pipelines, each pipeline reads a
+  disjoint subset of the files; with fewer, every pipeline reads all of
+  them and keeps every `num_input_pipelines`-th record.
+* Training shuffles the file order (seed `seed`, every epoch) and the
+  records (a buffer of `shuffle_buffer_size`, seed `seed + 1`).
+* `cycle_length` files are read at once (`interleave`, one record from each
+  in turn); `deterministic=False` lets a faster file go first.
+"""
+from typing import Callable, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+# tf.string [] file name → dataset of tf.string [] serialized records.
+ReadFn = Callable[[tf.Tensor], tf.data.Dataset]
+
+
+def pipeline_shard(
+    input_context: Optional[tf.distribute.InputContext] = None
+) -> Tuple[int, int]:
+  """(num_input_pipelines, input_pipeline_id); (1, 0) without a context."""
+  if input_context is None:
+    return 1, 0
+  return input_context.num_input_pipelines, input_context.input_pipeline_id
+
+
+def read_sharded_records(
+    files: Sequence[str],
+    read_fn: ReadFn,
+    input_context: Optional[tf.distribute.InputContext] = None,
+    *,
+    is_training: bool,
+    repeat: bool,
+    shuffle_buffer_size: int,
+    cycle_length: int,
+    deterministic: bool,
+    seed: int) -> tf.data.Dataset:
+  """The serialized records of this input pipeline (module docstring).
+
+  Args:
+    files: the shard files, all pipelines' (e.g. `input_reader.list_shards`).
+    read_fn: file name → its records (e.g. `tf.data.TFRecordDataset`).
+    input_context: this pipeline's `tf.distribute.InputContext`; None: the
+      only pipeline.
+    is_training: shuffle files and records.
+    repeat: repeat the files forever.
+    shuffle_buffer_size: records in the shuffle buffer (training).
+    cycle_length: files read concurrently.
+    deterministic: ordered interleave.
+    seed: file shuffle seed (`seed + 1` for the records).
+
+  Returns:
+    A dataset of whatever `read_fn` yields (tf.string [] records).
+
+  Raises:
+    ValueError: `files` is empty.
+  """
+  files = list(files)
+  if not files:
+    raise ValueError("read_sharded_records needs at least one file.")
+  num_pipelines, pipeline_id = pipeline_shard(input_context)
+  shard_files = len(files) >= num_pipelines
+  filenames = tf.data.Dataset.from_tensor_slices(files)
+  if shard_files and num_pipelines > 1:
+    filenames = filenames.shard(num_pipelines, pipeline_id)
+  if is_training:
+    filenames = filenames.shuffle(len(files), seed=seed,
+                                  reshuffle_each_iteration=True)
+  if repeat:
+    filenames = filenames.repeat()
+  ds = filenames.interleave(
+      read_fn, cycle_length=cycle_length, block_length=1,
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+  if not shard_files:
+    # Fewer files than pipelines: every pipeline reads all, keeps its part.
+    ds = ds.shard(num_pipelines, pipeline_id)
+  if is_training:
+    ds = ds.shuffle(shuffle_buffer_size, seed=seed + 1,
+                    reshuffle_each_iteration=True)
+  return ds
