@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from official.align.dataloaders import image_preprocessing
 from official.align.dataloaders import input_reader
+from official.align.dataloaders import shard_reading
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 _DECODE_ERROR = input_reader.SKIP_REASONS.index("decode_error")
@@ -130,12 +131,13 @@ class ClassificationInputReader:
       self._files = input_reader.list_shards(source)
     self.num_classes = num_classes
 
-  def _records(self, num_pipelines: int, pipeline_id: int) -> tf.data.Dataset:
+  def _records(self, input_context: Optional[tf.distribute.InputContext]
+               ) -> tf.data.Dataset:
     """(encoded image, label) pairs of this pipeline, shuffled if training."""
     if self._files is None:
       ds = tf.data.Dataset.from_tensor_slices(
           (self._paths, tf.constant(self._labels, tf.int64)))
-      ds = ds.shard(num_pipelines, pipeline_id)
+      ds = ds.shard(*shard_reading.pipeline_shard(input_context))
       if self._is_training:
         ds = ds.shuffle(len(self._paths), seed=self._seed,
                         reshuffle_each_iteration=True)
@@ -144,24 +146,12 @@ class ClassificationInputReader:
       return ds.map(lambda path, label: (tf.io.read_file(path), label),
                     num_parallel_calls=tf.data.AUTOTUNE,
                     deterministic=self._deterministic)
-    shard_files = len(self._files) >= num_pipelines
-    files = tf.data.Dataset.from_tensor_slices(self._files)
-    if shard_files and num_pipelines > 1:
-      files = files.shard(num_pipelines, pipeline_id)
-    if self._is_training:
-      files = files.shuffle(len(self._files), seed=self._seed,
-                            reshuffle_each_iteration=True)
-    if self._repeat:
-      files = files.repeat()
-    ds = files.interleave(
-        tf.data.TFRecordDataset, cycle_length=self._cycle_length,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=self._deterministic)
-    if not shard_files:
-      ds = ds.shard(num_pipelines, pipeline_id)
-    if self._is_training:
-      ds = ds.shuffle(self._shuffle_buffer_size, seed=self._seed + 1,
-                      reshuffle_each_iteration=True)
+    ds = shard_reading.read_sharded_records(
+        self._files, tf.data.TFRecordDataset, input_context,
+        is_training=self._is_training, repeat=self._repeat,
+        shuffle_buffer_size=self._shuffle_buffer_size,
+        cycle_length=self._cycle_length, deterministic=self._deterministic,
+        seed=self._seed)
     spec = {self._image_key: tf.io.FixedLenFeature([], tf.string),
             self._label_key: tf.io.FixedLenFeature([], tf.int64)}
 
@@ -216,12 +206,9 @@ class ClassificationInputReader:
   def __call__(self, input_context: Optional[tf.distribute.InputContext] = None
                ) -> tf.data.Dataset:
     batch_size = self._global_batch_size
-    num_pipelines, pipeline_id = 1, 0
     if input_context is not None:
       batch_size = input_context.get_per_replica_batch_size(batch_size)
-      num_pipelines = input_context.num_input_pipelines
-      pipeline_id = input_context.input_pipeline_id
-    ds = self._records(num_pipelines, pipeline_id).enumerate()
+    ds = self._records(input_context).enumerate()
     ds = ds.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     ds = ds.ignore_errors()
