@@ -22,11 +22,20 @@ the very functions the exporter saves (`image_module.build_image_module`,
 All return float32 NumPy `[n, dim]` with unit L2 norm. Image files are
 decoded, resized and centre-cropped as in evaluation (the `image_bytes`
 signature); pixel arrays go through the same geometry (`serving_default`).
+
+Command-line tools define the model-selection flags once and load from them:
+
+  embedders.define_model_flags()  # --hub_dir --model_dir --checkpoint ...
+  flags.adopt_module_key_flags(embedders)  # List them in the tool's --help.
+  ...
+  embedder = embedders.from_flags()
 """
 import dataclasses
 import os
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Tuple,
+                    Union)
 
+from absl import flags
 from absl import logging
 import numpy as np
 import tensorflow as tf
@@ -42,6 +51,10 @@ l2_normalize_rows = queries.l2_normalize_rows
 IMAGE_MODULE = "image_encoder"
 TEXT_MODULE = "text_encoder"
 DEFAULT_BATCH_SIZE = 64
+# The flags (and `load` arguments) that say which model to load.
+MODEL_SOURCE_FLAGS = ("hub_dir", "model_dir", "checkpoint")
+GIN_BINDINGS_HELP = ("Bindings after the operative config (--model_dir "
+                     "only)")
 
 # str [batch] / float32 [batch, H, W, 3] → float32 [batch, dim].
 EncodeFn = Callable[[tf.Tensor], tf.Tensor]
@@ -392,3 +405,51 @@ def load(hub_dir: Optional[str] = None, model_dir: Optional[str] = None,
   return from_model_dir(model_dir, checkpoint=checkpoint,
                         gin_bindings=gin_bindings, batch_size=batch_size,
                         progress=progress)
+
+
+def define_model_flags(gin_bindings_help: str = GIN_BINDINGS_HELP,
+                       flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """Defines the flags of `from_flags`.
+
+  --hub_dir, --model_dir, --checkpoint (the `load` arguments of the same
+  names), --gin_bindings (multi) and --batch_size (default
+  `DEFAULT_BATCH_SIZE`). They belong to this module: a tool lists them in
+  its --help with `flags.adopt_module_key_flags(embedders)`.
+
+  Args:
+    gin_bindings_help: help of --gin_bindings, for a tool that also reads
+      them itself.
+    flag_values: where to define them.
+  """
+  flags.DEFINE_string("hub_dir", None,
+                      "TF-Hub export (export/export_tfhub.py output).",
+                      flag_values=flag_values)
+  flags.DEFINE_string("model_dir", None, "Training model_dir (instead of "
+                      "--hub_dir).", flag_values=flag_values)
+  flags.DEFINE_string("checkpoint", None, "Checkpoint in --model_dir "
+                      "(default: the latest).", flag_values=flag_values)
+  flags.DEFINE_multi_string("gin_bindings", [], gin_bindings_help,
+                            flag_values=flag_values)
+  flags.DEFINE_integer("batch_size", DEFAULT_BATCH_SIZE,
+                       "Images/texts per encoder call.",
+                       flag_values=flag_values)
+
+
+def model_source_from_flags(
+    flag_values: flags.FlagValues = flags.FLAGS) -> Dict[str, str]:
+  """The given ones of --hub_dir, --model_dir, --checkpoint, by name."""
+  return {name: flag_values[name].value for name in MODEL_SOURCE_FLAGS
+          if flag_values[name].value}
+
+
+def from_flags(flag_values: flags.FlagValues = flags.FLAGS,
+               progress: bool = False) -> Embedder:
+  """`load` with the flags of `define_model_flags`.
+
+  Raises:
+    ValueError: neither or both of --hub_dir and --model_dir.
+    FileNotFoundError: as `from_hub_dir` / `from_model_dir`.
+  """
+  return load(**model_source_from_flags(flag_values),
+              gin_bindings=flag_values["gin_bindings"].value,
+              batch_size=flag_values["batch_size"].value, progress=progress)

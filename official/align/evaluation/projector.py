@@ -156,17 +156,14 @@ def write_projector(log_dir: str,
 
 
 def _define_flags():
-  flags.DEFINE_string("hub_dir", None, "TF-Hub export (export_tfhub.py).")
-  flags.DEFINE_string("model_dir", None, "Training model_dir (instead of "
-                      "--hub_dir).")
-  flags.DEFINE_string("checkpoint", None, "Checkpoint in --model_dir.")
+  embedders.define_model_flags()
+  flags.adopt_module_key_flags(embedders)
   flags.DEFINE_string("karpathy_json", None, "Karpathy split JSON.")
   flags.DEFINE_string("image_dir", None, "Directory of the images.")
   flags.DEFINE_list("split", ["test"], "Karpathy split(s).")
   flags.DEFINE_integer("captions_per_image", 5, "First N captions (0: all).")
   flags.DEFINE_integer("max_images", 500, "Export the first N images.")
   flags.DEFINE_integer("thumbnail_size", 48, "Sprite tile side, pixels.")
-  flags.DEFINE_integer("batch_size", 64, "Items per encoder call.")
   flags.DEFINE_string("output_dir", None, "Output (open with tensorboard "
                       "--logdir).")
 
@@ -175,9 +172,7 @@ def main(argv):
   del argv
   f = flags.FLAGS
   try:
-    embedder = embedders.load(hub_dir=f.hub_dir, model_dir=f.model_dir,
-                              checkpoint=f.checkpoint,
-                              batch_size=f.batch_size, progress=True)
+    embedder = embedders.from_flags(progress=True)
     dataset = karpathy.load_karpathy(
         f.karpathy_json, f.image_dir, splits=f.split,
         captions_per_image=f.captions_per_image or None,

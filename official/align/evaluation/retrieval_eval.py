@@ -72,13 +72,8 @@ def format_metrics(metrics: Dict) -> str:
 
 
 def _define_flags():
-  flags.DEFINE_string("hub_dir", None, "TF-Hub export (export_tfhub.py).")
-  flags.DEFINE_string("model_dir", None, "Training model_dir (instead of "
-                      "--hub_dir).")
-  flags.DEFINE_string("checkpoint", None, "Checkpoint in --model_dir "
-                      "(default: latest).")
-  flags.DEFINE_multi_string("gin_bindings", [], "Bindings after the "
-                            "operative config (--model_dir only).")
+  embedders.define_model_flags()
+  flags.adopt_module_key_flags(embedders)
   flags.DEFINE_string("karpathy_json", None, "dataset_flickr30k.json or "
                       "dataset_coco.json.")
   flags.DEFINE_string("image_dir", None, "Directory of the images (COCO: "
@@ -88,7 +83,6 @@ def _define_flags():
   flags.DEFINE_integer("captions_per_image", 5, "First N captions per image "
                        "(0: all).")
   flags.DEFINE_integer("max_images", None, "Only the first N images.")
-  flags.DEFINE_integer("batch_size", 64, "Images/texts per encoder call.")
   flags.DEFINE_integer("block_size", retrieval.DEFAULT_BLOCK_SIZE,
                        "Tile side of the similarity matrix.")
   flags.DEFINE_string("output_json", None, "Write the metrics here.")
@@ -99,10 +93,7 @@ def main(argv):
   del argv
   f = flags.FLAGS
   try:
-    embedder = embedders.load(hub_dir=f.hub_dir, model_dir=f.model_dir,
-                              checkpoint=f.checkpoint,
-                              gin_bindings=f.gin_bindings,
-                              batch_size=f.batch_size)
+    embedder = embedders.from_flags()
     dataset = karpathy.load_karpathy(
         f.karpathy_json, f.image_dir, splits=f.split,
         captions_per_image=f.captions_per_image or None,

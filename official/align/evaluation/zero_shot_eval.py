@@ -139,13 +139,8 @@ def per_class_table(result: Dict) -> str:
 
 
 def _define_flags():
-  flags.DEFINE_string("hub_dir", None, "TF-Hub export (export_tfhub.py).")
-  flags.DEFINE_string("model_dir", None, "Training model_dir (instead of "
-                      "--hub_dir).")
-  flags.DEFINE_string("checkpoint", None, "Checkpoint in --model_dir "
-                      "(default: latest).")
-  flags.DEFINE_multi_string("gin_bindings", [], "Bindings after the "
-                            "operative config (--model_dir only).")
+  embedders.define_model_flags()
+  flags.adopt_module_key_flags(embedders)
   flags.DEFINE_string("dataset", None, "folder:DIR, tfds:NAME, "
                       "tfrecord:GLOB or demo_world:WORLD_DIR.")
   flags.DEFINE_string("tfds_data_dir", None, "Where the TFDS dataset is "
@@ -168,7 +163,6 @@ def _define_flags():
                     "compare: the ensemble and every template alone.")
   flags.DEFINE_string("single_template", prompts.SINGLE_TEMPLATE,
                       "Template of --prompt_mode=single.")
-  flags.DEFINE_integer("batch_size", 64, "Images/texts per encoder call.")
   flags.DEFINE_integer("max_examples", None, "Evaluate at most this many.")
   flags.DEFINE_string("output_json", None, "Write the metrics here.")
   flags.DEFINE_string("per_class_tsv", None, "Write the per-class table.")
@@ -179,10 +173,7 @@ def main(argv):
   del argv
   f = flags.FLAGS
   try:
-    embedder = embedders.load(hub_dir=f.hub_dir, model_dir=f.model_dir,
-                              checkpoint=f.checkpoint,
-                              gin_bindings=f.gin_bindings,
-                              batch_size=f.batch_size)
+    embedder = embedders.from_flags()
     class_names = prompts.class_names(f.class_names) if f.class_names else None
     source = classification_data.parse_dataset(
         f.dataset, class_names=class_names, split=f.split,

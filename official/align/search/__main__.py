@@ -32,15 +32,10 @@ COMMANDS = ("build", "search")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("index_dir", None, "Index directory (written by build).")
-flags.DEFINE_string("hub_dir", None,
-                    "TF-Hub export (export/export_tfhub.py output).")
-flags.DEFINE_string("model_dir", None, "Training model_dir (instead of "
-                    "--hub_dir).")
-flags.DEFINE_string("checkpoint", None, "Checkpoint in --model_dir; default: "
-                    "the latest.")
-flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. "
-                          "'ScannConfig.num_leaves=1000'.")
-flags.DEFINE_integer("batch_size", 64, "Images per encoder call.")
+embedders.define_model_flags(
+    gin_bindings_help="Gin bindings, e.g. 'ScannConfig.num_leaves=1000' "
+    "(also applied after the operative config of --model_dir)")
+flags.adopt_module_key_flags(embedders)
 # build
 flags.DEFINE_string("images", None, "build: glob(s) or directory of image "
                     "files, or img2dataset shard glob(s).")
@@ -82,9 +77,7 @@ def _embedder(model_source) -> embedders.Embedder:
 
 
 def _cli_model_source():
-  source = {k: getattr(FLAGS, k)
-            for k in ("hub_dir", "model_dir", "checkpoint")
-            if getattr(FLAGS, k)}
+  source = embedders.model_source_from_flags()
   if FLAGS.hub_dir and FLAGS.model_dir:
     raise app.UsageError("Give --hub_dir or --model_dir, not both.")
   return source
