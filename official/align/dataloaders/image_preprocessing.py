@@ -33,23 +33,23 @@ PIXEL_RANGES = ("unit", "symmetric")  # [0, 1] or [-1, 1].
 
 
 def is_jpeg(image_bytes: tf.Tensor) -> tf.Tensor:
-  """bool scalar: do the string scalar `image_bytes` start like a JPEG?"""
+  """bool [...]: do the strings `image_bytes` [...] start like a JPEG?"""
   return tf.equal(tf.strings.substr(image_bytes, 0, 3), JPEG_MAGIC)
 
 
 def is_supported_format(image_bytes: tf.Tensor) -> tf.Tensor:
-  """bool scalar: JPEG, PNG, GIF or BMP magic bytes at the start."""
+  """bool [...]: JPEG, PNG, GIF or BMP magic bytes at the start (elementwise)."""
   return tf.reduce_any(
       tf.stack([
           is_jpeg(image_bytes),
           tf.equal(tf.strings.substr(image_bytes, 0, 4), PNG_MAGIC),
           tf.equal(tf.strings.substr(image_bytes, 0, 4), GIF_MAGIC),
           tf.equal(tf.strings.substr(image_bytes, 0, 2), BMP_MAGIC),
-      ]))
+      ], axis=-1), axis=-1)
 
 
 def header_has_zero_size(image_bytes: tf.Tensor) -> tf.Tensor:
-  """bool scalar: a PNG/GIF/BMP header declaring a zero width or height.
+  """bool [...]: a PNG/GIF/BMP header declaring a zero width or height.
 
   Cheap (no decoding): reads the size fields of the header. JPEG headers are
   not parsed here (a JPEG with a zero-sized frame fails to decode and is
@@ -57,31 +57,31 @@ def header_has_zero_size(image_bytes: tf.Tensor) -> tf.Tensor:
   Empty strings count as zero-sized.
 
   Only the first `_HEADER_BYTES` bytes are looked at (zero-padded: short
-  headers read as 0), as one uint8 vector; a size field is zero iff all its
-  bytes are, so no integer decoding is needed.
+  headers read as 0), as one uint8 vector per image; a size field is zero iff
+  all its bytes are, so no integer decoding is needed.
 
   Args:
-    image_bytes: string scalar, the encoded image.
+    image_bytes: string [...] (a scalar or a batch), encoded images.
 
   Returns:
-    bool scalar.
+    bool [...], elementwise.
   """
   empty = tf.equal(tf.strings.length(image_bytes), 0)
   head = tf.strings.join([tf.strings.substr(image_bytes, 0, _HEADER_BYTES),
                           b"\0" * _HEADER_BYTES])
   head = tf.io.decode_raw(tf.strings.substr(head, 0, _HEADER_BYTES),
-                          tf.uint8)
-  head.set_shape([_HEADER_BYTES])
+                          tf.uint8)  # [..., _HEADER_BYTES]
+  head.set_shape(image_bytes.shape.concatenate([_HEADER_BYTES]))
   # Per size field (PNG w/h big-endian u32 at 16/20, GIF w/h u16 at 6/8, BMP
   # w/h u32 at 18/22): is it zero, and is the file of that field's format.
   field_zero = tf.reduce_all(
-      tf.equal(tf.gather(head, _SIZE_FIELD_BYTES), 0), axis=1)
-  magic = tf.equal(tf.gather(head, _MAGIC_BYTES), _MAGIC_VALUES)
+      tf.equal(tf.gather(head, _SIZE_FIELD_BYTES, axis=-1), 0), axis=-1)
+  magic = tf.equal(tf.gather(head, _MAGIC_BYTES, axis=-1), _MAGIC_VALUES)
   magic = tf.logical_or(magic, _MAGIC_WILDCARD)
-  is_format = tf.reduce_all(magic, axis=1)  # [PNG, GIF, BMP]
-  field_format = tf.gather(is_format, [0, 0, 1, 1, 2, 2])
-  return tf.logical_or(empty,
-                       tf.reduce_any(tf.logical_and(field_zero, field_format)))
+  is_format = tf.reduce_all(magic, axis=-1)  # [..., (PNG, GIF, BMP)]
+  field_format = tf.gather(is_format, [0, 0, 1, 1, 2, 2], axis=-1)
+  return tf.logical_or(
+      empty, tf.reduce_any(tf.logical_and(field_zero, field_format), axis=-1))
 
 
 _HEADER_BYTES = 26
@@ -200,7 +200,9 @@ def decode_crop_resize(image_bytes: tf.Tensor,
     crop_seed = flip_seed = None
   window = _decode_window(image_bytes, resize_size, crop_size, is_training,
                           crop_seed)
-  image = tf.image.resize(window, [crop_size, crop_size],
+  # Same result as resizing the uint8 window, but TF's float32 bilinear
+  # kernel is ~1.7x faster than its uint8 one (~0.3 vs ~0.55 ms here).
+  image = tf.image.resize(tf.cast(window, tf.float32), [crop_size, crop_size],
                           method=tf.image.ResizeMethod.BILINEAR,
                           antialias=False)
   # Bilinear weights are convex, so the rounded values are already in
