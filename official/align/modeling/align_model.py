@@ -104,22 +104,8 @@ class AlignModel(tf_keras.Model):
       (identical on every replica); this replica's `ContrastiveLossOutput`;
       the global norm of the gradients.
     """
-    replica_context = tf.distribute.get_replica_context()
-    with tf.GradientTape() as tape:
-      output = self.compute_contrastive_loss(data, training=True)
-      # Summing gradients of loss / R over replicas yields the gradient of
-      # the mean loss over the global batch, whatever R is.
-      scaled_loss = output.loss / replica_context.num_replicas_in_sync
-      if _uses_loss_scaling(self.optimizer):
-        scaled_loss = self.optimizer.get_scaled_loss(scaled_loss)
-    gradients = tape.gradient(scaled_loss, self.trainable_variables)
-    if _uses_loss_scaling(self.optimizer):
-      gradients = self.optimizer.get_unscaled_gradients(gradients)
-    # Aggregate here rather than in the optimizer so the logged norm is the
-    # norm of the gradient actually applied.
-    gradients = replica_context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                           gradients)
-    return gradients, output, tf.linalg.global_norm(gradients)
+    return compute_replica_gradients(
+        self, lambda: self.compute_contrastive_loss(data, training=True))
 
   def train_step(self, data: Mapping[str, tf.Tensor]) -> Dict[str, Any]:
     gradients, output, gradient_norm = self.compute_gradients(data)
@@ -154,6 +140,41 @@ class AlignModel(tf_keras.Model):
 def _uses_loss_scaling(optimizer) -> bool:
   """True for a float16 `LossScaleOptimizer` (bfloat16 needs no scaling)."""
   return hasattr(optimizer, "get_scaled_loss")
+
+
+def compute_replica_gradients(model: tf_keras.Model,
+                              forward: Callable[[], Any]):
+  """One replica's share of a training step of `model`, before the update.
+
+  Args:
+    model: compiled (`model.optimizer`, maybe a float16
+      `LossScaleOptimizer`).
+    forward: the training forward pass; returns an output whose `loss` is
+      this replica's mean loss (float32 scalar).
+
+  Returns:
+    (gradients, output, gradient_norm): gradients of the global-batch mean
+    loss for `model.trainable_variables`, already summed over replicas
+    (identical on every replica); `forward()`'s output; the global norm of
+    the gradients.
+  """
+  replica_context = tf.distribute.get_replica_context()
+  optimizer = model.optimizer
+  with tf.GradientTape() as tape:
+    output = forward()
+    # Summing gradients of loss / R over replicas yields the gradient of
+    # the mean loss over the global batch, whatever R is.
+    scaled_loss = output.loss / replica_context.num_replicas_in_sync
+    if _uses_loss_scaling(optimizer):
+      scaled_loss = optimizer.get_scaled_loss(scaled_loss)
+  gradients = tape.gradient(scaled_loss, model.trainable_variables)
+  if _uses_loss_scaling(optimizer):
+    gradients = optimizer.get_unscaled_gradients(gradients)
+  # Aggregate here rather than in the optimizer so the logged norm is the
+  # norm of the gradient actually applied.
+  gradients = replica_context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                         gradients)
+  return gradients, output, tf.linalg.global_norm(gradients)
 
 
 def apply_aggregated_gradients(optimizer, grads_and_vars):

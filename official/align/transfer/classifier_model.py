@@ -109,19 +109,8 @@ class ClassifierModel(tf_keras.Model):
     Returns:
       (gradients, output, gradient_norm), as `AlignModel.compute_gradients`.
     """
-    replica_context = tf.distribute.get_replica_context()
-    uses_loss_scaling = hasattr(self.optimizer, "get_scaled_loss")
-    with tf.GradientTape() as tape:
-      output = self.compute_classification_loss(data, training=True)
-      scaled_loss = output.loss / replica_context.num_replicas_in_sync
-      if uses_loss_scaling:
-        scaled_loss = self.optimizer.get_scaled_loss(scaled_loss)
-    gradients = tape.gradient(scaled_loss, self.trainable_variables)
-    if uses_loss_scaling:
-      gradients = self.optimizer.get_unscaled_gradients(gradients)
-    gradients = replica_context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                           gradients)
-    return gradients, output, tf.linalg.global_norm(gradients)
+    return align_model.compute_replica_gradients(
+        self, lambda: self.compute_classification_loss(data, training=True))
 
   def train_step(self, data: Mapping[str, tf.Tensor]) -> Dict[str, Any]:
     gradients, output, gradient_norm = self.compute_gradients(data)
