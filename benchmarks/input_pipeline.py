@@ -7,7 +7,10 @@ vocab from their captions, then measures pairs per second for
 read + decode + augment (resize shorter side to 346, random 289 crop, flip)
 + tokenize (64 tokens) + batch:
 
-  tfdata:  `official.align.dataloaders.input_reader.InputReader` (all cores).
+  tfdata:  `official.align.dataloaders.input_reader.InputReader` (all cores),
+           float32 batches (the default), then uint8 batches
+           (`image_dtype="uint8"`, the float conversion left to the model's
+           device).
   python:  one process, per example: PIL open, resize, crop, flip, numpy
            normalise, and a pure-Python greedy WordPiece tokenizer on the
            same vocab; batches stacked with numpy.
@@ -236,9 +239,10 @@ def measure(num_pairs: int = 2000, num_shards: int = 8, batch_size: int = 64,
   """Measures both pipelines in this process.
 
   Returns:
-    dict: `tfdata` and `python_pil` (pairs_per_s, pairs_per_s_per_core,
-    pairs_per_cpu_s, pairs_timed, cores), `ratios` (total, per_core,
-    per_cpu_s) and `settings`.
+    dict: `tfdata` (float32 batches), `tfdata_uint8` and `python_pil`
+    (pairs_per_s, pairs_per_s_per_core, pairs_per_cpu_s, cpu_ms_per_pair,
+    pairs_timed, cores), `ratios` and `ratios_uint8` (tf.data over the PIL
+    loop: total, per_core, per_cpu_s) and `settings`.
   """
   cores = len(os.sched_getaffinity(0)) if hasattr(
       os, "sched_getaffinity") else os.cpu_count()
@@ -255,22 +259,26 @@ def measure(num_pairs: int = 2000, num_shards: int = 8, batch_size: int = 64,
   print(f"# wrote {num_pairs} pairs + vocab ({len(vocab)} tokens) in "
         f"{time.perf_counter() - t0:.1f}s", file=sys.stderr)
 
-  # tf.data.
-  reader = input_reader.InputReader(
-      pattern, batch_size, is_training=True, vocab_file=vocab_file,
-      seq_length=seq_length, image_size=crop_size, resize_size=resize_size,
-      seed=0)
-  it = iter(reader())
-  for _ in range(warmup_batches):
-    next(it)["image"].numpy()
-  start, cpu_start = time.perf_counter(), _cpu_seconds()
-  for _ in range(tf_batches):
-    batch = next(it)
-    batch["image"].numpy()
-  tf_time = time.perf_counter() - start
-  tf_cpu = _cpu_seconds() - cpu_start
-  assert batch["image"].shape == (batch_size, crop_size, crop_size, 3)
-  del it
+  # tf.data: the default float32 batches, then uint8 batches (the float
+  # conversion left to the consumer's device).
+  tf_figures = {}
+  for image_dtype in input_reader.IMAGE_DTYPES:
+    reader = input_reader.InputReader(
+        pattern, batch_size, is_training=True, vocab_file=vocab_file,
+        seq_length=seq_length, image_size=crop_size, resize_size=resize_size,
+        image_dtype=image_dtype, seed=0)
+    it = iter(reader())
+    for _ in range(warmup_batches):
+      next(it)["image"].numpy()
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
+    for _ in range(tf_batches):
+      batch = next(it)
+      batch["image"].numpy()
+    tf_figures[image_dtype] = (time.perf_counter() - start,
+                               _cpu_seconds() - cpu_start)
+    assert batch["image"].shape == (batch_size, crop_size, crop_size, 3)
+    assert batch["image"].dtype == image_dtype
+    del it
 
   # Per-example Python.
   tokenizer = PythonWordPiece(vocab_file, seq_length)
@@ -288,20 +296,28 @@ def measure(num_pairs: int = 2000, num_shards: int = 8, batch_size: int = 64,
 
   tf_pairs = tf_batches * batch_size
   py_pairs = num_batches * batch_size
-  tf_rate, py_rate = tf_pairs / tf_time, py_pairs / py_time
-  # Per core: wall-clock rate / cores used, and pairs per CPU-second of this
-  # process (robust to other load on a shared machine).
+  py_rate = py_pairs / py_time
+  python = dict(cores=1, pairs_per_s=py_rate, pairs_per_s_per_core=py_rate,
+                pairs_per_cpu_s=py_pairs / py_cpu,
+                cpu_ms_per_pair=1000 * py_cpu / py_pairs,
+                pairs_timed=py_pairs)
+  out = dict(python_pil=python)
+  for image_dtype, (tf_time, tf_cpu) in tf_figures.items():
+    tf_rate = tf_pairs / tf_time
+    name = "tfdata" if image_dtype == "float32" else "tfdata_" + image_dtype
+    out[name] = dict(cores=cores, pairs_per_s=tf_rate,
+                     pairs_per_s_per_core=tf_rate / cores,
+                     pairs_per_cpu_s=tf_pairs / tf_cpu,
+                     cpu_ms_per_pair=1000 * tf_cpu / tf_pairs,
+                     pairs_timed=tf_pairs, image_dtype=image_dtype)
+    # Per core: wall-clock rate / cores used, and pairs per CPU-second of
+    # this process (robust to other load on a shared machine).
+    out["ratios" if image_dtype == "float32" else "ratios_" + image_dtype] = (
+        dict(total=tf_rate / py_rate,
+             per_core=(tf_rate / cores) / py_rate,
+             per_cpu_s=(tf_pairs / tf_cpu) / python["pairs_per_cpu_s"]))
   return dict(
-      tfdata=dict(cores=cores, pairs_per_s=tf_rate,
-                  pairs_per_s_per_core=tf_rate / cores,
-                  pairs_per_cpu_s=tf_pairs / tf_cpu, pairs_timed=tf_pairs),
-      python_pil=dict(cores=1, pairs_per_s=py_rate,
-                      pairs_per_s_per_core=py_rate,
-                      pairs_per_cpu_s=py_pairs / py_cpu,
-                      pairs_timed=py_pairs),
-      ratios=dict(total=tf_rate / py_rate,
-                  per_core=(tf_rate / cores) / py_rate,
-                  per_cpu_s=(tf_pairs / tf_cpu) / (py_pairs / py_cpu)),
+      out,
       settings=dict(resize_size=resize_size, crop_size=crop_size,
                     seq_length=seq_length, batch_size=batch_size,
                     image_px="~500x400 JPEG q90",
@@ -318,12 +334,19 @@ def run(num_pairs: int = 1000, tf_batches: int = 20,
   m = measure(num_pairs=num_pairs, tf_batches=tf_batches,
               python_pairs=python_pairs)
   tfdata, python = m["tfdata"], m["python_pil"]
+  uint8 = m["tfdata_uint8"]
   extra = dict(m["settings"], tfdata_cores=tfdata["cores"])
   return [
       results_lib.result(
           "input pipeline: InputReader (tf.data), per CPU-second",
           "pairs per CPU-second", tfdata["pairs_per_cpu_s"],
           "per-example PIL + Python WordPiece loop",
+          python["pairs_per_cpu_s"], goal=">= 3x per core", goal_ratio=3.0,
+          **extra),
+      results_lib.result(
+          "input pipeline: InputReader (tf.data, uint8 batches), per "
+          "CPU-second", "pairs per CPU-second", uint8["pairs_per_cpu_s"],
+          "per-example PIL + Python WordPiece loop (float32)",
           python["pairs_per_cpu_s"], goal=">= 3x per core", goal_ratio=3.0,
           **extra),
       results_lib.result(
@@ -346,20 +369,22 @@ def main(argv):
               FLAGS.tf_batches, FLAGS.warmup_batches, FLAGS.python_pairs,
               FLAGS.resize_size, FLAGS.crop_size, FLAGS.seq_length,
               FLAGS.work_dir)
-  tfdata, python, ratios = m["tfdata"], m["python_pil"], m["ratios"]
-  for name, figures in (("tfdata", tfdata), ("python_pil", python)):
+  python = m["python_pil"]
+  for name in ("tfdata", "tfdata_uint8", "python_pil"):
     _emit(dict(m["settings"], pipeline=name,
-               **{k: round(v, 1) if isinstance(v, float) else v
-                  for k, v in figures.items()}))
-  _emit({"ratio_" + k: round(v, 2) for k, v in ratios.items()})
-  print(f"# tf.data   : {tfdata['pairs_per_s']:8.1f} pairs/s on "
-        f"{tfdata['cores']} cores ({tfdata['pairs_per_s_per_core']:.1f} /core,"
-        f" {tfdata['pairs_per_cpu_s']:.1f} /CPU-s)", file=sys.stderr)
-  print(f"# PIL+python: {python['pairs_per_s']:8.1f} pairs/s on 1 core "
-        f"({python['pairs_per_cpu_s']:.1f} /CPU-s)", file=sys.stderr)
-  print(f"# ratio     : {ratios['total']:.2f}x total, "
-        f"{ratios['per_core']:.2f}x per core (wall), "
-        f"{ratios['per_cpu_s']:.2f}x per CPU-second", file=sys.stderr)
+               **{k: round(v, 2) if isinstance(v, float) else v
+                  for k, v in m[name].items()}))
+  for key in ("ratios", "ratios_uint8"):
+    _emit({key + "_" + k: round(v, 2) for k, v in m[key].items()})
+  for name, key in (("tfdata", "ratios"), ("tfdata_uint8", "ratios_uint8")):
+    figures, ratios = m[name], m[key]
+    print(f"# {name:13s}: {figures['pairs_per_s']:7.1f} pairs/s on "
+          f"{figures['cores']} cores ({figures['pairs_per_s_per_core']:.1f} "
+          f"/core, {figures['cpu_ms_per_pair']:.2f} CPU-ms/pair); vs PIL: "
+          f"{ratios['total']:.2f}x total, {ratios['per_core']:.2f}x per core "
+          f"(wall), {ratios['per_cpu_s']:.2f}x per CPU-second", file=sys.stderr)
+  print(f"# PIL+python   : {python['pairs_per_s']:7.1f} pairs/s on 1 core "
+        f"({python['cpu_ms_per_pair']:.2f} CPU-ms/pair)", file=sys.stderr)
 
 
 if __name__ == "__main__":
