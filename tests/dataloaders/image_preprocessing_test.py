@@ -100,6 +100,25 @@ class ImagePreprocessingTest(tf.test.TestCase):
     with self.assertRaises(tf.errors.InvalidArgumentError):
       ip.preprocess_image(tf.constant(b"\xff\xd8\xff\xe0garbage"), False, 8, 8)
 
+  def test_header_checks_on_a_batch_match_single_images(self):
+    png = _encode(np.zeros([4, 5, 3], np.uint8), "PNG")
+    zero_png = bytearray(png)
+    zero_png[16:20] = b"\0\0\0\0"
+    gif = _encode(np.zeros([4, 5, 3], np.uint8), "GIF")
+    zero_gif = bytearray(gif)
+    zero_gif[6:8] = b"\0\0"
+    images = [png, bytes(zero_png), gif, bytes(zero_gif),
+              _encode(np.zeros([4, 5, 3], np.uint8), "JPEG"),
+              _encode(np.zeros([4, 5, 3], np.uint8), "BMP"), b"", b"BM",
+              b"RIFFxxxxWEBP"]
+    batch = tf.constant(images)
+    for fn in (ip.header_has_zero_size, ip.is_supported_format):
+      single = [bool(fn(tf.constant(x)).numpy()) for x in images]
+      self.assertEqual(fn(batch).numpy().tolist(), single)
+    self.assertEqual(
+        ip.header_has_zero_size(batch).numpy().tolist(),
+        [False, True, False, True, False, False, True, True, False])
+
 
 if __name__ == "__main__":
   tf.test.main()

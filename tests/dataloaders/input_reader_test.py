@@ -118,6 +118,46 @@ class InputReaderTest(tf.test.TestCase):
     gray = batches[4]["image"][0]
     self.assertAllClose(gray[..., 0], gray[..., 1], atol=0.02)
 
+  def test_counts_across_check_and_output_batches(self):
+    # 4 x 19 records span two check batches (64 records each) and the
+    # output batches hold 5: counts carry across both kinds of batch.
+    records = [(r[0] if r[0] == "not_a_proto" else f"{r[0]}_{i}",) + r[1:]
+               for i in range(4) for r in _records()]
+    path = self._write_tfrecord(records)
+    batches = list(self._reader(path, 5, drop_remainder=False)()
+                   .as_numpy_iterator())
+    keys = [k.decode() for b in batches for k in b["key"]]
+    self.assertEqual(keys, [r[0] for r in records if r[5] is None])
+    expected = {name: 0 for name in input_reader.SKIP_REASONS}
+    for r in records:
+      if r[5] is not None:
+        expected[r[5]] += 1
+    final = input_reader.skip_counts_to_dict(batches[-1]["skipped_records"])
+    self.assertEqual(final, expected)
+    totals = [b["skipped_records"].sum() for b in batches]
+    self.assertEqual(totals, sorted(totals))  # Cumulative.
+    # The first batch ends with the first `ok_cmyk` (6th good record) and the
+    # second with "ok_jpeg_1": every damaged record of copy 0 lies between.
+    self.assertEqual(totals[0], 0)
+    self.assertEqual(totals[1], sum(expected.values()) // 4)
+
+  def test_uint8_batches(self):
+    path = self._write_tfrecord(_records())
+    kw = dict(is_training=True, seed=5, pixel_range="symmetric")
+    floats = next(iter(self._reader(path, 4, **kw)()))
+    reader = self._reader(path, 4, image_dtype="uint8", **kw)
+    pixels = next(iter(reader()))
+    self.assertEqual(reader().element_spec["image"].dtype, tf.uint8)
+    self.assertEqual(pixels["image"].dtype, tf.uint8)
+    self.assertAllEqual(pixels["key"], floats["key"])
+    self.assertAllClose(reader.normalize_images(pixels["image"]),
+                        floats["image"])
+    self.assertIs(reader.normalize_images(floats["image"]), floats["image"])
+    with self.assertRaisesRegex(ValueError, "image_dtype"):
+      self._reader(path, 4, image_dtype="float16")
+    with self.assertRaisesRegex(ValueError, "pixel_range"):
+      self._reader(path, 4, pixel_range="centered")
+
   def test_batch_contents_and_types(self):
     path = self._write_tfrecord(_records())
     ds = self._reader(path, 3, pixel_range="symmetric")()
