@@ -38,32 +38,38 @@ the first reason of `SKIP_REASONS` that applies:
   unknown_image_format  no JPEG/PNG/GIF/BMP magic bytes.
   decode_error          the bytes fail to decode (truncated or corrupt image,
                         or an unparsable record).
-The first five are checked in-graph before decoding (`check_record`), counted
-by a `scan` and filtered out. For decode errors, the remaining records are
-numbered (`enumerate`) before an order-preserving decode `map`,
-`ignore_errors()` drops the failures, and a second `scan` counts the gaps in
-the numbering (an unparsable record also leaves such a gap). A decode
-failure is therefore counted when the next record that decodes arrives
-(failures after the last good record of a finite dataset are not counted).
-In training the data repeats, and counts keep growing across epochs. The counters are per input pipeline: under
-`distribute_datasets_from_function`, replicas fed by the same pipeline see the
-same cumulative counter, so take the max over those replicas and sum over
+Records are numbered (`enumerate`, which also seeds each record's
+augmentation) and parsed by an order-preserving `map`; `ignore_errors()`
+drops unparsable records and leaves gaps in the numbering. Batches of 64
+parsed records then go through the first five checks at once
+(`check_record`, in-graph, vectorised), and a `scan` over these batches counts
+the failed checks and the numbering gaps (as decode errors), drops the failed
+records and numbers the kept ones consecutively. After an order-preserving
+decode `map`, `ignore_errors()` drops the images that fail to decode; each
+output batch adds their count (positions up to its last record minus the
+records decoded so far). A skipped record is therefore counted in the first
+batch whose records come after it (a finite dataset's failures after its last
+good record are not counted). In training the data repeats, and counts keep
+growing across epochs. The counters are per input pipeline: under
+`distribute_datasets_from_function`, replicas fed by the same pipeline see
+the same cumulative counter, so take the max over those replicas and sum over
 pipelines (`total_skipped` does it for the usual one-pipeline-per-host case).
 
 Images travel as uint8 (the bilinear resize rounded to 8 bits) until batched;
-`image_preprocessing.normalize` then makes whole batches float32, which keeps
-the per-record copies small.
+`image_preprocessing.normalize` then makes whole batches float32 (or, with
+`image_dtype="uint8"`, the consumer does it on its device).
 
-Performance. Per pair (about 500x400 JPEG, 2-core host), nearly all CPU time
-is image work: the JPEG entropy decoding of `decode_and_crop_jpeg` (~1.2 ms,
-about what PIL needs to decode the same image; cropping saves the IDCT of the
-blocks outside the window, not their Huffman decoding), the 289x289 bilinear
-resize + round + flip (~0.7 ms) and the float32 batch (~0.2 ms); parsing and
-the checks take ~0.3 ms, batched WordPiece ~0.04 ms. With TensorFlow's default
-(malloc) CPU allocator every float32 batch (64 MB at batch 64, above glibc's
-mmap threshold) is a fresh `mmap` whose page faults add ~1 ms of system time
-per pair; set `TF_CPU_ALLOCATOR_USE_BFC=true` in the environment of the
-training process (before TensorFlow starts) to recycle that memory instead.
+Performance. Per pair (about 500x400, 80 KB JPEG, 2-core host; CPU time of
+all threads), nearly all time is image work: the JPEG decoding of
+`decode_and_crop_jpeg` (~1.1 ms, mostly Huffman decoding, which cropping
+does not save; about what PIL needs for the same image), the 289x289
+bilinear resize + round + flip (~0.4 ms) and the float32 batch (~0.25 ms);
+reading, parsing, the batched checks, tokenizing and batching take ~0.35 ms
+together. With TensorFlow's default (malloc) CPU allocator every float32
+batch (64 MB at batch 64, above glibc's mmap threshold) is a fresh `mmap`
+whose page faults add ~1 ms of system time per pair; set
+`TF_CPU_ALLOCATOR_USE_BFC=true` in the environment of the training process
+(before TensorFlow starts) to recycle that memory instead.
 `benchmarks/input_pipeline.py` measures the pipeline.
 """
 import functools
