@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 import json  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import sys
 import tempfile
+import time
 from typing import Callable, Dict, List
 
 import numpy as np
@@ -39,7 +40,11 @@ from official.align.modeling import align_model
 from official.align.serving import export_lib
 
 CASES = ("ours_images", "transformers_images", "ours_token_ids",
-         "ours_strings", "transformers_texts")
+         "ours_token_ids_xla", "ours_strings", "transformers_texts")
+# The export with `build_text_module.jit_compile = True` (XLA signatures),
+# next to the default export.
+XLA_EXPORT = "export_xla"
+XLA_BINDINGS = ("build_text_module.jit_compile = True",)
 _SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
@@ -52,11 +57,12 @@ def write_vocab(path: str, vocab_size: int):
     f.write("\n".join(_SPECIAL_TOKENS + tuple(words) + tuple(pieces)) + "\n")
 
 
-def export_reference(work_dir: str) -> str:
+def export_reference(work_dir: str, xla_too: bool = False) -> str:
   """Checkpoints the (untrained) reference model and exports it.
 
   The global gin config must be the reference config. Returns the export
-  directory (`work_dir/export`).
+  directory (`work_dir/export`); with `xla_too` also exports
+  `work_dir/export_xla` with `XLA_BINDINGS`.
   """
   shapes = reference.reference_shapes()
   vocab_file = os.path.join(work_dir, "vocab.txt")
@@ -76,6 +82,9 @@ def export_reference(work_dir: str) -> str:
         "TrainConfig.train_file_pattern = 'unused'", ""]))
   export_dir = os.path.join(work_dir, "export")
   export_lib.export(model_dir, export_dir)
+  if xla_too:
+    export_lib.export(model_dir, os.path.join(work_dir, XLA_EXPORT),
+                      gin_bindings=XLA_BINDINGS)
   return export_dir
 
 
@@ -118,8 +127,10 @@ def make_case(case: str, export_dir: str, batch_size: int
     images = tf.constant(batch[align_model.IMAGE_KEY])
     return lambda: serve(images=images)["embeddings"].numpy()
   import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
+  if case == "ours_token_ids_xla":
+    export_dir = os.path.join(os.path.dirname(export_dir), XLA_EXPORT)
   loaded = tf.saved_model.load(os.path.join(export_dir, "text_encoder"))
-  if case == "ours_token_ids":
+  if case in ("ours_token_ids", "ours_token_ids_xla"):
     serve = loaded.signatures["token_ids"]
     ids = {k: tf.constant(batch[k]) for k in align_model.TEXT_KEYS}
     return lambda: serve(**ids)["embeddings"].numpy()
@@ -135,10 +146,13 @@ def measure(export_dir: str, windows: int = 5, batches: int = 2,
   """Median examples/s per case over interleaved windows."""
   reference.set_torch_threads(reference.tf_threads())
   batch_size = reference.reference_shapes()["global_batch_size"]
-  runners = {}
+  runners, first_call_s = {}, {}
   for case in cases:
     fn = make_case(case, export_dir, batch_size)
-    for _ in range(warmup):
+    start = time.perf_counter()
+    fn()  # Includes XLA's compilation for the XLA export.
+    first_call_s[case] = time.perf_counter() - start
+    for _ in range(warmup - 1):
       fn()
 
     def repeated(fn=fn):
@@ -146,20 +160,23 @@ def measure(export_dir: str, windows: int = 5, batches: int = 2,
         fn()
     runners[case] = repeated
   times = reference.interleaved_windows(runners, windows)
-  return {case: reference.median(
+  rates = {case: reference.median(
       [batches * batch_size / t for t in times[case]]) for case in cases}
+  return rates, first_call_s
 
 
 def run(windows: int = 5, batches: int = 1) -> List:
   """The inference comparisons in the common result format."""
   reference.parse_reference_config()
   with tempfile.TemporaryDirectory() as work_dir:
-    export_dir = export_reference(work_dir)
-    rates = measure(export_dir, windows, batches)
+    export_dir = export_reference(work_dir, xla_too=True)
+    rates, first_call_s = measure(export_dir, windows, batches)
   extra = dict(batch_size=reference.reference_shapes()["global_batch_size"],
                tf_intra_op_threads=reference.tf_threads(),
                torch_threads=reference.set_torch_threads(
-                   reference.tf_threads()))
+                   reference.tf_threads()),
+               onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
+               load_average=round(os.getloadavg()[0], 2))
   return [
       results_lib.result(
           "inference: exported image_encoder (TF-Hub SavedModel)", "images/s",
@@ -172,6 +189,13 @@ def run(windows: int = 5, batches: int = 1) -> List:
           rates["ours_token_ids"],
           "transformers get_text_features (inference_mode)",
           rates["transformers_texts"], goal=">= 2x", goal_ratio=2.0, **extra),
+      results_lib.result(
+          "inference: exported text_encoder, token_ids, XLA export option",
+          "texts/s", rates["ours_token_ids_xla"],
+          "transformers get_text_features (inference_mode)",
+          rates["transformers_texts"], goal=">= 2x", goal_ratio=2.0,
+          first_call_seconds=round(first_call_s["ours_token_ids_xla"], 2),
+          **extra),
       results_lib.result(
           "inference: exported text_encoder from strings (WordPiece inside)",
           "texts/s", rates["ours_strings"],

@@ -1,7 +1,9 @@
-"""Export options of the text module: XLA-compiled signatures, [CLS]-only.
+"""Export options of the text module: XLA, [CLS]-only, padding skipped.
 
 A tiny 2-layer text tower is saved the way `export_lib.export` saves it,
-with `jit_compile=True` and the [CLS]-only last layer, and loaded back with
+with `jit_compile=True`, the [CLS]-only last layer and length chunks of 2
+(texts of different lengths: several chunks, rows reordered), and loaded
+back with
 `tf.saved_model.load` and `hub.KerasLayer`: both give the embeddings of the
 unchanged Python tower (full last layer, no XLA).
 """
@@ -34,7 +36,7 @@ def saved(tmp_path_factory):
                                   axis=-1).numpy()
   module, signatures = text_module.build_text_module(
       encoder, tf.Variable(0.07), str(vocab), tiny_models.SEQ_LENGTH,
-      lower_case=True, jit_compile=True, cls_only=True)
+      lower_case=True, jit_compile=True, cls_only=True, length_chunk_size=2)
   export_dir = str(root / "text_encoder")
   with layers.no_traces():
     tf.saved_model.save(
@@ -69,6 +71,14 @@ def test_xla_signatures_match_python_tower(saved):
       loaded.signatures["token_ids"](
           **{k: tf.constant(v[:2]) for k, v in tokens.items()})[
               "embeddings"], expected[:2], rtol=1e-4, atol=1e-6)
+
+
+def test_empty_batch_gives_no_rows(saved):
+  export_dir, expected, _ = saved
+  loaded = tf.saved_model.load(export_dir)
+  out = loaded.signatures["serving_default"](
+      text=tf.constant([], tf.string))["embeddings"]
+  assert out.shape == (0, expected.shape[1])
 
 
 def test_hub_keras_layer_matches_python_tower(saved):

@@ -61,6 +61,55 @@ def cls_only_last_layer(text_encoder: tf_keras.Model) -> bool:
   return True
 
 
+def encode_in_length_chunks(encode, inputs: Dict[str, tf.Tensor],
+                            chunk_size: int) -> tf.Tensor:
+  """`encode(inputs)` without computing on trailing padding.
+
+  The rows are sorted by length (last unmasked position + 1) and encoded
+  `chunk_size` at a time, each chunk cut to its longest row; the results go
+  back to the input order. BERT masks padded keys out, so the result is
+  `encode(inputs)` up to float rounding, at the cost of the real tokens
+  (plus the padding left inside a chunk). Inside a `tf.function`.
+
+  Args:
+    encode: dict of int32 [rows, length] → float [rows, dim].
+    inputs: `input_word_ids`, `input_mask`, `input_type_ids`, int32
+      [batch, length].
+    chunk_size: rows per chunk; 0 runs the batch at once, cut to its
+      longest row.
+
+  Returns:
+    float32 [batch, dim].
+  """
+  mask = inputs["input_mask"]
+  positions = tf.range(1, tf.shape(mask)[1] + 1)[None, :]
+  lengths = tf.reduce_max(tf.where(mask != 0, positions, 0), axis=1)
+  batch = tf.shape(mask)[0]
+  if not chunk_size:
+    width = tf.maximum(tf.reduce_max(lengths), 1)
+    return tf.cast(encode({k: v[:, :width] for k, v in inputs.items()}),
+                   tf.float32)
+  order = tf.argsort(lengths, stable=True)
+  num_chunks = (batch + chunk_size - 1) // chunk_size
+  chunks = tf.TensorArray(tf.float32, size=num_chunks, infer_shape=False,
+                          element_shape=tf.TensorShape([None, None]))
+  for i in tf.range(num_chunks):
+    rows = order[i * chunk_size:(i + 1) * chunk_size]
+    width = tf.maximum(tf.reduce_max(tf.gather(lengths, rows)), 1)
+    chunks = chunks.write(i, tf.cast(encode(
+        {k: tf.gather(v, rows)[:, :width] for k, v in inputs.items()}),
+                                     tf.float32))
+  if num_chunks == 0:  # Empty batch: the shapes of a batch of one.
+    return tf.zeros([0, tf.shape(encode(
+        {k: v[:1] for k, v in _dummy_row(inputs).items()}))[1]])
+  embeddings = chunks.concat()
+  return tf.scatter_nd(order[:, None], embeddings, tf.shape(embeddings))
+
+
+def _dummy_row(inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  return {k: tf.zeros([1, 1], v.dtype) for k, v in inputs.items()}
+
+
 @gin.configurable(denylist=["text_encoder", "temperature", "vocab_file",
                             "seq_length", "lower_case"])
 def build_text_module(text_encoder: tf_keras.Model,
@@ -69,7 +118,8 @@ def build_text_module(text_encoder: tf_keras.Model,
                       seq_length: int,
                       lower_case: bool,
                       jit_compile: bool = False,
-                      cls_only: bool = True):
+                      cls_only: bool = True,
+                      length_chunk_size: int = 8):
   """The text encoder to export, and its signatures.
 
   Args:
@@ -85,6 +135,10 @@ def build_text_module(text_encoder: tf_keras.Model,
       so it pays off only for servers that see a few fixed shapes.
     cls_only: last BERT layer on the [CLS] position only (see
       `cls_only_last_layer`); changes `text_encoder` in place.
+    length_chunk_size: the signatures skip trailing padding, encoding the
+      texts sorted by length in chunks of this many, each cut to its
+      longest text (`encode_in_length_chunks`); 0: the whole batch cut to
+      its longest text.
 
   Returns:
     (module, signatures): `module` maps string [batch] (UTF-8) to float32
@@ -111,9 +165,8 @@ def build_text_module(text_encoder: tf_keras.Model,
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
                                               name="text")])
   def serve_text(text: tf.Tensor) -> Dict[str, tf.Tensor]:
-    if not jit_compile:
-      return {"embeddings": module(text, training=False)}
-    return {"embeddings": encode(preprocessor(text))}
+    return {"embeddings": encode_in_length_chunks(
+        encode, preprocessor(text), length_chunk_size)}
 
   @tf.function(input_signature=[
       tf.TensorSpec([None, None], tf.int32, name=k)
@@ -122,7 +175,8 @@ def build_text_module(text_encoder: tf_keras.Model,
                       input_type_ids: tf.Tensor) -> Dict[str, tf.Tensor]:
     inputs = dict(input_word_ids=input_word_ids, input_mask=input_mask,
                   input_type_ids=input_type_ids)
-    return {"embeddings": encode(inputs)}
+    return {"embeddings": encode_in_length_chunks(
+        encode, inputs, length_chunk_size)}
 
   logit_scale = layers.attach_temperature(module, temperature)
   signatures = {
