@@ -19,7 +19,7 @@ Batches are dicts:
                    or, with `image_dtype="uint8"`, the 8-bit pixels (0..255),
                    for the consumer to convert on its device with
                    `reader.normalize_images` (a 4x smaller batch to build and
-                   transfer, and ~0.25 ms less input-pipeline CPU per pair).
+                   transfer, and ~0.15-0.25 ms less input-pipeline CPU per pair).
   input_word_ids:  int32 [B, seq_length].
   input_mask:      int32 [B, seq_length].
   input_type_ids:  int32 [B, seq_length].
@@ -63,7 +63,7 @@ Performance. Per pair (about 500x400, 80 KB JPEG, 2-core host; CPU time of
 all threads), nearly all time is image work: the JPEG decoding of
 `decode_and_crop_jpeg` (~1.1 ms, mostly Huffman decoding, which cropping
 does not save; about what PIL needs for the same image), the 289x289
-bilinear resize + round + flip (~0.4 ms) and the float32 batch (~0.25 ms);
+bilinear resize + round + flip (~0.4 ms) and the float32 batch (~0.15 ms);
 reading, parsing, the batched checks, tokenizing and batching take ~0.35 ms
 together. With TensorFlow's default (malloc) CPU allocator every float32
 batch (64 MB at batch 64, above glibc's mmap threshold) is a fresh `mmap`
