@@ -51,6 +51,12 @@ NOTES = (
     "above a process that only imports the libraries.",
     "Loss rows: one replica's contrastive loss (local 64 rows against the "
     "global batch) next to its towers' step on the same 64 pairs.",
+    "Rows against transformers need a machine that is otherwise idle (load "
+    "average below the core count, kept per row as `load_average` in "
+    "results.json): with more runnable threads than cores PyTorch's "
+    "OpenMP threads slow down far more than TensorFlow's thread pool (at "
+    "load ~9 here transformers' train step ran 6.5x slower than at load "
+    "1.5, ours 2.2x), which inflates those ratios.",
 )
 
 

@@ -162,7 +162,8 @@ def to_results(m: Dict) -> List[Dict]:
       f"{m['count'] / 1e6:g}M")
   prefix = f"search_index/{m['dataset']}_{size}x{m['dim']}"
   extra = dict(build_seconds=round(m["build_seconds"], 1),
-               scann_config=m["config"])
+               scann_config=m["config"],
+               load_average=round(os.getloadavg()[0], 2))
   return [
       results_lib.result(
           f"{prefix}/recall@10", "recall@10", m["recall"],

@@ -173,6 +173,7 @@ def run(windows: int = 6, steps: int = 1, warmup_steps: int = 2) -> List:
                  torch_threads=reference.set_torch_threads(
                      reference.tf_threads()),
                  windows=windows,
+                 load_average=round(os.getloadavg()[0], 2),
                  window_pairs_per_s={k: v["window_pairs_per_s"]
                                      for k, v in figures.items()})
   ours = figures["ours"]["pairs_per_s"]
