@@ -85,6 +85,7 @@ import tensorflow as tf
 
 from official.align.dataloaders import image_preprocessing
 from official.align.dataloaders import shard_format
+from official.align.dataloaders import shard_reading
 from official.align.dataloaders import text_preprocessing
 
 SKIP_REASONS = ("missing_feature", "invalid_utf8", "empty_caption",
@@ -343,24 +344,18 @@ class InputReader:
       return image_preprocessing.normalize(images, self._pixel_range)
     return images
 
-  def _read_records(self, filenames: tf.data.Dataset) -> tf.data.Dataset:
-    """Dataset of serialized records from a dataset of file names."""
+  def _read_fn(self) -> shard_reading.ReadFn:
+    """File name → dataset of its serialized records."""
     if self._shard_format == "tfrecord":
-      read = tf.data.TFRecordDataset
-    else:
-      keys = self._keys
+      return tf.data.TFRecordDataset
+    keys = self._keys
 
-      def read(filename):
-        return tf.data.Dataset.from_generator(
-            lambda f: iterate_webdataset_tar(f, keys),
-            output_signature=tf.TensorSpec([], tf.string),
-            args=(filename,))
-    return filenames.interleave(
-        read,
-        cycle_length=self._cycle_length,
-        block_length=1,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=self._deterministic)
+    def read(filename):
+      return tf.data.Dataset.from_generator(
+          lambda f: iterate_webdataset_tar(f, keys),
+          output_signature=tf.TensorSpec([], tf.string),
+          args=(filename,))
+    return read
 
   def _parse(self, index, serialized):
     """Number, record -> (number, dict of 1-D features); raises if unparsable."""
@@ -464,27 +459,14 @@ class InputReader:
   ) -> tf.data.Dataset:
     """The dataset of this input pipeline (see the module docstring)."""
     batch_size = self._global_batch_size
-    num_pipelines, pipeline_id = 1, 0
     if input_context is not None:
       batch_size = input_context.get_per_replica_batch_size(batch_size)
-      num_pipelines = input_context.num_input_pipelines
-      pipeline_id = input_context.input_pipeline_id
-    shard_files = len(self._files) >= num_pipelines
-    files = tf.data.Dataset.from_tensor_slices(self._files)
-    if shard_files and num_pipelines > 1:
-      files = files.shard(num_pipelines, pipeline_id)
-    if self._is_training:
-      files = files.shuffle(len(self._files), seed=self._seed,
-                            reshuffle_each_iteration=True)
-    if self._repeat:
-      files = files.repeat()
-    ds = self._read_records(files)
-    if not shard_files:
-      # Fewer files than pipelines: every pipeline reads all, keeps its part.
-      ds = ds.shard(num_pipelines, pipeline_id)
-    if self._is_training:
-      ds = ds.shuffle(self._shuffle_buffer_size, seed=self._seed + 1,
-                      reshuffle_each_iteration=True)
+    ds = shard_reading.read_sharded_records(
+        self._files, self._read_fn(), input_context,
+        is_training=self._is_training, repeat=self._repeat,
+        shuffle_buffer_size=self._shuffle_buffer_size,
+        cycle_length=self._cycle_length, deterministic=self._deterministic,
+        seed=self._seed)
     ds = ds.enumerate()  # Seeds the augmentation; gaps count parse errors.
     # Maps up to the `scan`s keep the order: the counts rely on it.
     ds = ds.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE,
