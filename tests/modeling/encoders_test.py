@@ -90,6 +90,11 @@ def test_text_tower_projects_cls_state_without_pooler():
       {k: batch[k] for k in align_model.TEXT_KEYS})["sequence_output"]
   np.testing.assert_allclose(got, encoder.projection(sequence[:, 0]),
                              rtol=1e-5, atol=1e-6)
+  # The last layer on [CLS] only (output_range=1) gives the same embedding
+  # as the full last layer.
+  encoder.bert._output_range = None  # pylint: disable=protected-access
+  np.testing.assert_allclose(encoder(batch), got, rtol=1e-5, atol=1e-6)
+  encoder.bert._output_range = 1  # pylint: disable=protected-access
   # The tanh pooler is not part of ALIGN and is not trained.
   trainable = {v.name for v in encoder.trainable_variables}
   assert not any("pooler" in name for name in trainable)

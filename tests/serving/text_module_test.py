@@ -36,7 +36,7 @@ def saved(tmp_path_factory):
                                   axis=-1).numpy()
   module, signatures = text_module.build_text_module(
       encoder, tf.Variable(0.07), str(vocab), tiny_models.SEQ_LENGTH,
-      lower_case=True, jit_compile=True, cls_only=True, length_chunk_size=2)
+      lower_case=True, jit_compile=True, length_chunk_size=2)
   export_dir = str(root / "text_encoder")
   with layers.no_traces():
     tf.saved_model.save(
@@ -44,17 +44,6 @@ def saved(tmp_path_factory):
             module, tf.TensorSpec([None], tf.string, name="text")),
         export_dir, signatures=signatures)
   return export_dir, expected, {k: v.numpy() for k, v in tokens.items()}
-
-
-def test_cls_only_changes_the_last_layer_of_a_cls_tower_only():
-  encoder = tiny_models.tiny_text_encoder(num_layers=1)
-  assert text_module.cls_only_last_layer(encoder)
-  assert encoder.bert._output_range == 1  # pylint: disable=protected-access
-
-  class MeanPooled:
-    pooling = "mean"
-    bert = encoder.bert
-  assert not text_module.cls_only_last_layer(MeanPooled())
 
 
 def test_xla_signatures_match_python_tower(saved):

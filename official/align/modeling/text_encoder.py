@@ -14,7 +14,10 @@ class TextEncoder(tf_keras.Model):
   """`BertEncoderV2` → `sequence_output[:, 0]` ([CLS]) → Dense(embed_dim).
 
   ALIGN uses neither BERT's tanh pooler nor an activation after the
-  projection. The pooler still exists inside `BertEncoderV2` (so BERT
+  projection. Since only [CLS] is read, the last layer computes its queries,
+  attention output and feed-forward for that position alone (Model Garden's
+  `output_range=1`; keys and values still cover every token): the same
+  embedding for about 1/num_layers less compute. The pooler still exists inside `BertEncoderV2` (so BERT
   checkpoints load) but is frozen: nothing trains it.
 
   Call: a dict of int32 [batch, seq_length] `input_word_ids`, `input_mask`,
@@ -69,6 +72,7 @@ class TextEncoder(tf_keras.Model):
         output_dropout=dropout_rate,
         attention_dropout=attention_dropout_rate,
         initializer=initializer,
+        output_range=1,
         name="bert")
     self.bert.pooler_layer.trainable = False
     self.embed_dim = embed_dim

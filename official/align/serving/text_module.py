@@ -39,28 +39,6 @@ def build_text_preprocessor(vocab_file: str, seq_length: int,
       tokenize_with_offsets=False, default_seq_length=seq_length)
 
 
-def cls_only_last_layer(text_encoder: tf_keras.Model) -> bool:
-  """Makes the last BERT layer compute the [CLS] position only, if exact.
-
-  With [CLS] pooling the embedding reads nothing else of the last layer, so
-  its queries, attention output and feed-forward are needed for position 0
-  only (keys and values still cover every token): Model Garden's
-  `output_range=1`, about a fifth less compute for a 4-layer tower, same
-  outputs. A mean-pooling tower is left as it is.
-
-  Returns:
-    Whether the encoder was changed.
-  """
-  bert = getattr(text_encoder, "bert", None)
-  if getattr(text_encoder, "pooling", "cls") != "cls" or not hasattr(
-      bert, "_output_range"):
-    return False
-  # BertEncoderV2 reads `_output_range` at call time (its constructor
-  # argument `output_range`); the variables are unchanged.
-  bert._output_range = 1  # pylint: disable=protected-access
-  return True
-
-
 def encode_in_length_chunks(encode, inputs: Dict[str, tf.Tensor],
                             chunk_size: int) -> tf.Tensor:
   """`encode(inputs)` without computing on trailing padding.
@@ -118,7 +96,6 @@ def build_text_module(text_encoder: tf_keras.Model,
                       seq_length: int,
                       lower_case: bool,
                       jit_compile: bool = False,
-                      cls_only: bool = True,
                       length_chunk_size: int = 8):
   """The text encoder to export, and its signatures.
 
@@ -133,8 +110,6 @@ def build_text_module(text_encoder: tf_keras.Model,
       `token_ids` signatures with XLA (tokenisation stays outside XLA). XLA
       compiles once per input shape (batch size, length), taking seconds,
       so it pays off only for servers that see a few fixed shapes.
-    cls_only: last BERT layer on the [CLS] position only (see
-      `cls_only_last_layer`); changes `text_encoder` in place.
     length_chunk_size: the signatures skip trailing padding, encoding the
       texts sorted by length in chunks of this many, each cut to its
       longest text (`encode_in_length_chunks`); 0: the whole batch cut to
@@ -149,8 +124,6 @@ def build_text_module(text_encoder: tf_keras.Model,
     `input_word_ids`, `input_mask`, `input_type_ids` → `embeddings`) and
     `logit_scale` (→ `logit_scale`).
   """
-  if cls_only:
-    cls_only_last_layer(text_encoder)
   preprocessor = build_text_preprocessor(vocab_file, seq_length, lower_case)
   text = tf_keras.Input([], dtype=tf.string, name="text")
   normalize = layers.L2Normalize(name="embeddings")
