@@ -63,6 +63,15 @@ def _records():
   ]
 
 
+def _expected_skip_counts(records):
+  """{reason: number of `records` (see `_records`) skipped for it}."""
+  expected = {name: 0 for name in input_reader.SKIP_REASONS}
+  for r in records:
+    if r[5] is not None:
+      expected[r[5]] += 1
+  return expected
+
+
 class InputReaderTest(tf.test.TestCase):
 
   def setUp(self):
@@ -98,12 +107,8 @@ class InputReaderTest(tf.test.TestCase):
     batches = list(ds.as_numpy_iterator())
     keys = [b["key"][0].decode() for b in batches]
     self.assertEqual(keys, [r[0] for r in records if r[5] is None])
-    expected = {name: 0 for name in input_reader.SKIP_REASONS}
-    for r in records:
-      if r[5] is not None:
-        expected[r[5]] += 1
     final = input_reader.skip_counts_to_dict(batches[-1]["skipped_records"])
-    self.assertEqual(final, expected)
+    self.assertEqual(final, _expected_skip_counts(records))
     # Counters are cumulative: after `ok_cmyk` (6th) nothing was skipped yet.
     self.assertEqual(batches[5]["skipped_records"].sum(), 0)
     for b in batches:
@@ -128,12 +133,8 @@ class InputReaderTest(tf.test.TestCase):
                    .as_numpy_iterator())
     keys = [k.decode() for b in batches for k in b["key"]]
     self.assertEqual(keys, [r[0] for r in records if r[5] is None])
-    expected = {name: 0 for name in input_reader.SKIP_REASONS}
-    for r in records:
-      if r[5] is not None:
-        expected[r[5]] += 1
     final = input_reader.skip_counts_to_dict(batches[-1]["skipped_records"])
-    self.assertEqual(final, expected)
+    self.assertEqual(final, _expected_skip_counts(records))
     totals = [b["skipped_records"].sum() for b in batches]
     self.assertEqual(totals, sorted(totals))  # Cumulative.
     # The first batch ends with the first `ok_cmyk` (6th good record) and the
