@@ -133,8 +133,9 @@ class InputReaderTest(tf.test.TestCase):
                    .as_numpy_iterator())
     keys = [k.decode() for b in batches for k in b["key"]]
     self.assertEqual(keys, [r[0] for r in records if r[5] is None])
+    expected = _expected_skip_counts(records)
     final = input_reader.skip_counts_to_dict(batches[-1]["skipped_records"])
-    self.assertEqual(final, _expected_skip_counts(records))
+    self.assertEqual(final, expected)
     totals = [b["skipped_records"].sum() for b in batches]
     self.assertEqual(totals, sorted(totals))  # Cumulative.
     # The first batch ends with the first `ok_cmyk` (6th good record) and the
