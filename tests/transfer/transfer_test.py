@@ -147,7 +147,7 @@ def _train(model_dir, data, align_dir, extra):
 
 def test_linear_probe_keeps_the_tower_and_learns(data, align_run, tmp_path):
   align_dir, tower_weights = align_run
-  steps = 30
+  steps = 80
   result = _train(str(tmp_path), data, align_dir, [
       f"TrainConfig.train_steps = {steps}",
       f"TrainConfig.eval_interval = {steps}",
