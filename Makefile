@@ -2,28 +2,35 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+# The demo needs the runtime stack only; tests and benchmarks add
+# requirements-test.txt (pytest, notebooks, torch + transformers as peers).
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: venv demo test bench clean
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-test.txt setup.py tools/install_dev_path.py
+$(STAMP): requirements.txt setup.py tools/install_dev_path.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip<27"
-	$(PY) -m pip install --quiet -r requirements.txt -r requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) tools/install_dev_path.py
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-test.txt
+	touch $(TEST_STAMP)
 
 demo: $(STAMP)
 	$(PY) -m official.align.demo --workdir=runs/demo
 	$(PY) export/export_tfhub.py --model_dir=runs/demo/model \
 	    --export_dir=runs/demo/export --overwrite
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -n 2 --dist loadgroup tests
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(PY) -m benchmarks.run_all
 
 clean:
