@@ -17,8 +17,9 @@ class TextEncoder(tf_keras.Model):
   projection. Since only [CLS] is read, the last layer computes its queries,
   attention output and feed-forward for that position alone (Model Garden's
   `output_range=1`; keys and values still cover every token): the same
-  embedding for about 1/num_layers less compute. The pooler still exists inside `BertEncoderV2` (so BERT
-  checkpoints load) but is frozen: nothing trains it.
+  embedding for about 1/num_layers less compute. The pooler still exists
+  inside `BertEncoderV2` (so BERT checkpoints load) but is frozen: nothing
+  trains it.
 
   Call: a dict of int32 [batch, seq_length] `input_word_ids`, `input_mask`,
   `input_type_ids` → float [batch, embed_dim], not normalised.
