@@ -11,7 +11,11 @@ vocab.txt and checkpoints/ckpt-0 (see `official.align.checkpoints.hf_align`),
 ready for `export/export_tfhub.py --model_dir=...` and for fine-tuning with
 `official/align/train.py --gin_file=MODEL_DIR/operative_config.gin`.
 If any tensor cannot be mapped, every unmapped tensor and unassigned
-variable is listed and nothing is written (exit code 1).
+variable is listed and nothing is written (exit code 1). The snapshot is
+data: a weight_map naming files outside --hf_dir, a pytorch_model.bin
+holding other objects than tensors and a text projection that does not
+match the image embedding are refused; a --model_dir that is or contains
+--hf_dir is refused, even with --overwrite.
 """
 import sys
 
@@ -36,7 +40,9 @@ def main(argv):
     checkpoint = hf_align.convert(FLAGS.hf_dir, FLAGS.model_dir,
                                   seq_length=FLAGS.seq_length,
                                   overwrite=FLAGS.overwrite)
-  except (hf_align.ConversionError, FileExistsError, FileNotFoundError) as e:
+  except (ValueError, FileExistsError, FileNotFoundError) as e:
+    # ValueError includes hf_align.ConversionError (which lists every
+    # unmapped tensor, one per line).
     sys.exit(f"convert_hf_checkpoint: error: {e}")
   logging.info("Wrote %s", checkpoint)
   print(checkpoint)

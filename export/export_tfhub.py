@@ -6,7 +6,10 @@ r"""Exports a trained ALIGN model_dir as TF Hub SavedModels.
       [--gin_bindings="InputReader.resize_size = 320"] [--overwrite]
 
 Writes image_encoder/, text_encoder/, text_preprocessor/ and README.md
-(see `official.align.serving.export_lib`).
+(see `official.align.serving.export_lib`). --gin_bindings are parsed
+strictly (a misspelt configurable or parameter is an error); an
+--export_dir that is or contains --model_dir is refused, even with
+--overwrite. Every error is one line `export_tfhub: error: ...`, exit 1.
 """
 import sys
 
@@ -14,7 +17,6 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from official.align import checkpoint_compat
 from official.align.serving import export_lib
 
 FLAGS = flags.FLAGS
@@ -36,9 +38,9 @@ def main(argv):
     checkpoint = export_lib.export(
         FLAGS.model_dir, FLAGS.export_dir, checkpoint=FLAGS.checkpoint,
         overwrite=FLAGS.overwrite, gin_bindings=FLAGS.gin_bindings)
-  except (FileExistsError, FileNotFoundError,
-          checkpoint_compat.ConfigError) as e:
-    sys.exit(f"export_tfhub: error: {e}")
+  except (FileExistsError, FileNotFoundError, ValueError) as e:
+    # ValueError includes checkpoint_compat.ConfigError and gin's errors.
+    sys.exit("export_tfhub: error: " + " ".join(str(e).split()))
   logging.info("Exported %s to %s", checkpoint, FLAGS.export_dir)
 
 

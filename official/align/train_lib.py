@@ -43,6 +43,7 @@ import tf_keras
 
 from official.align import checkpoint_compat
 from official.align import optimization
+from official.align import run_dir_config
 from official.align import towers
 from official.align.dataloaders import input_reader
 from official.align.evaluation import demo_world_eval
@@ -680,19 +681,43 @@ def _train(model_dir, strategy, config: TrainConfig,
               eval=eval_metrics, model=model, evaluator=evaluator)
 
 
-def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]):
+def _is_run_dir_config(path: str, model_dir: Optional[str]) -> bool:
+  """Whether `path` is a config read back from a run dir (not trusted code)."""
+  if os.path.basename(path) == run_dir_config.OPERATIVE_CONFIG:
+    return True
+  if not model_dir or "://" in path:
+    return False
+  real = os.path.realpath(path)
+  return real.startswith(os.path.realpath(model_dir).rstrip("/") + "/")
+
+
+def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str],
+              model_dir: Optional[str] = None):
   """Parses gin files and bindings; fails fast on any gin error.
 
   Unknown configurables or parameters, typos and missing files raise here
-  (before anything is built), with gin's message.
+  (before anything is built), with gin's message. A gin file named
+  `operative_config.gin` or lying in `model_dir` was read back from a run
+  dir: `run_dir_config.check_config` refuses its `include`, `import` (but of
+  official.align) and `dynamic_registration` lines before gin parses any
+  file.
+
+  Raises:
+    IOError: a gin file is missing.
+    run_dir_config.UntrustedConfigError: (a ValueError) see above.
+    ValueError: gin's errors (syntax errors too).
   """
   for path in gin_files or []:
     if not tf.io.gfile.exists(path):
       raise IOError(f"Gin file not found: {path}")
+    if _is_run_dir_config(path, model_dir):
+      run_dir_config.read_checked(path)
     # `include 'x.gin'` inside a config resolves next to that config too.
     directory = os.path.dirname(os.path.abspath(path))
     if directory not in gin.config._LOCATION_PREFIXES:  # pylint: disable=protected-access
       gin.add_config_file_search_path(directory)
-  gin.parse_config_files_and_bindings(list(gin_files or []),
-                                      list(gin_bindings or []),
-                                      finalize_config=True)
+  with run_dir_config.gin_syntax_errors_as_value_errors():
+    gin.parse_config_files_and_bindings(list(gin_files or []),
+                                        list(gin_bindings or []),
+                                        finalize_config=True)
+

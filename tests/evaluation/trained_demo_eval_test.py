@@ -300,8 +300,9 @@ def test_retrieval_cli(trained_demo_export, karpathy_dir, tmp_path):
   assert metrics["text_to_image_R@10"] == 1.0
   bad = subprocess.run(
       [sys.executable, "-m", "official.align.evaluation.retrieval_eval",
-       f"--hub_dir={tmp_path}/no_export", f"--karpathy_json={output}",
-       f"--image_dir={tmp_path}"],
+       f"--hub_dir={tmp_path}/no_export",
+       f"--karpathy_json={karpathy_dir['json']}",
+       f"--image_dir={karpathy_dir['image_dir']}"],
       cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
       check=False)
   assert bad.returncode != 0 and "no_export" in bad.stderr

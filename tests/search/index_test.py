@@ -165,6 +165,14 @@ def test_load_errors_name_the_problem(tmp_path, data):
     index_lib.SearchIndex.load(str(tmp_path / "index"))
   index.save(str(tmp_path / "index"), overwrite=True)
   np.save(tmp_path / "index" / "embeddings.npy", embeddings[:9])
+  with pytest.raises(index_lib.SearchIndexError,
+                     match="embeddings.npy: sha256 differs"):
+    index_lib.SearchIndex.load(str(tmp_path / "index"))
+  # Consistent files of the wrong shape (manifest rewritten to match).
+  manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+  manifest["files"]["embeddings.npy"] = index_lib._sha256(  # pylint: disable=protected-access
+      str(tmp_path / "index" / "embeddings.npy"))
+  (tmp_path / "index" / "manifest.json").write_text(json.dumps(manifest))
   with pytest.raises(index_lib.SearchIndexError, match="manifest says 10"):
     index_lib.SearchIndex.load(str(tmp_path / "index"))
 

@@ -129,13 +129,16 @@ def test_build_from_tfrecord_shards_and_cli_search(world, shard_index,
                                        "zero_size_image": 1}
   assert index.metadata["model_source"] == {"hub_dir": world["hub_dir"]}
 
-  # Search with the model recorded in the index, text + image query.
+  # Search with the model recorded in the index (opt-in), text + image.
   capsys.readouterr()
-  assert _run_cli("search", f"--index_dir={shard_index}", "--text",
+  assert _run_cli("search", f"--index_dir={shard_index}", "--use_index_model",
+                  "--text",
                   "a red circle", f"--image={world['paths'][2]}",
                   "--image_weight=1", "--text_weight=-0.5",
                   "--top_k=3") is None
-  lines = capsys.readouterr().out.strip().splitlines()
+  captured = capsys.readouterr()
+  assert f"Loading the model hub_dir={world['hub_dir']}" in captured.err
+  lines = captured.out.strip().splitlines()
   query = embedders.combine_queries(
       world["embedder"].embed_image_files([world["paths"][2]])[0],
       world["embedder"].embed_texts(["a red circle"])[0], 1.0, -0.5)

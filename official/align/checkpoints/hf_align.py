@@ -42,12 +42,19 @@ variable must receive a tensor (only `num_batches_tracked` counters and the
 text position/type-id index buffers are skipped); otherwise
 `ConversionError` names each offending tensor and variable and nothing is
 written.
+
+A snapshot is data from someone else: the `weight_map` of a sharded
+`*.index.json` may only name plain files inside `hf_dir`; `pytorch_model.bin`
+is read with `torch.load(weights_only=True)` and one holding other objects
+than tensors is refused (model.safetensors is the safe format); a text
+projection whose size differs from the image embedding size is refused. The
+output is published with `atomic_publish.replace_dir` and may not be or
+contain `hf_dir`.
 """
 import dataclasses
 import json
 import os
 import re
-import uuid
 from typing import Callable, Dict, List, Mapping, Tuple
 
 import gin
@@ -55,6 +62,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from official.align import atomic_publish
 from official.align.modeling import align_model
 from official.align.modeling import image_encoder as image_encoder_lib
 from official.vision.modeling.backbones import efficientnet
@@ -170,6 +178,14 @@ def check_architecture(config: Mapping[str, dict]) -> None:
           f"width_coefficient={width:g} makes stage {stage}'s first block "
           "keep its width at stride 1: HF gives it no residual connection, "
           "Model Garden's MBConv does")
+  image_embed_dim = nn_layers.round_filters(vision["out_channels"][-1], width)
+  text_embed_dim = int(config["align"]["projection_dim"])
+  if text_embed_dim != image_embed_dim:
+    problems.append(
+        f"projection_dim={text_embed_dim} (the text embedding size) differs "
+        f"from the image embedding size {image_embed_dim} (the last block's "
+        f"{vision['out_channels'][-1]} channels at width_coefficient="
+        f"{width:g}): image and text embeddings could not be compared")
   if not np.isclose(text["layer_norm_eps"], 1e-12):
     problems.append(f"text_config.layer_norm_eps={text['layer_norm_eps']} "
                     "(BertEncoderV2 uses 1e-12)")
@@ -326,8 +342,7 @@ def load_state_dict(hf_dir: str) -> Dict[str, np.ndarray]:
     if tf.io.gfile.exists(path):
       files = [path]
     elif tf.io.gfile.exists(index):
-      shards = sorted(set(_read_json(index)["weight_map"].values()))
-      files = [os.path.join(hf_dir, f) for f in shards]
+      files = [os.path.join(hf_dir, f) for f in _weight_files(hf_dir, index)]
     else:
       continue
     state = {}
@@ -338,6 +353,36 @@ def load_state_dict(hf_dir: str) -> Dict[str, np.ndarray]:
   raise FileNotFoundError(
       f"No model.safetensors or pytorch_model.bin (or their .index.json) in "
       f"{hf_dir}.")
+
+
+def _weight_files(hf_dir: str, index_path: str) -> List[str]:
+  """The shard file names of a sharded snapshot's `*.index.json`.
+
+  Raises:
+    ConversionError: not a {"weight_map": {tensor: file name}} JSON, or a
+      file name that is not a plain file inside `hf_dir` (a path, `..`, or a
+      link leading out), naming the first offender.
+  """
+  try:
+    weight_map = _read_json(index_path)["weight_map"]
+  except (ValueError, KeyError, TypeError) as e:
+    raise ConversionError(f"{index_path}: not a sharded checkpoint index "
+                          f"(no readable weight_map: {e}).") from e
+  if not isinstance(weight_map, dict) or not all(
+      isinstance(v, str) for v in weight_map.values()):
+    raise ConversionError(f"{index_path}: weight_map must map tensor names "
+                          "to file names.")
+  root = os.path.realpath(hf_dir)
+  names = sorted(set(weight_map.values()))
+  for name in names:
+    inside = os.path.realpath(os.path.join(hf_dir, name))
+    if (name in ("", ".", "..") or os.path.basename(name) != name
+        or (os.altsep and os.altsep in name)
+        or os.path.dirname(inside) != root):
+      raise ConversionError(
+          f"{index_path}: weight_map names {name!r}, which is not a plain "
+          f"file name inside {hf_dir}; refusing to read it.")
+  return names
 
 
 def _load_safetensors(path: str) -> Dict[str, np.ndarray]:
@@ -352,7 +397,19 @@ def _load_torch(path: str) -> Dict[str, np.ndarray]:
     raise ImportError(f"Reading {path} needs torch (pip install torch "
                       "--index-url https://download.pytorch.org/whl/cpu), or "
                       "provide model.safetensors.") from e
-  state = torch.load(path, map_location="cpu", weights_only=True)
+  try:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+  except Exception as e:  # pylint: disable=broad-except
+    first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise ConversionError(
+        f"{path} holds objects other than tensors, which torch refuses to "
+        f"unpickle safely ({type(e).__name__}: {first_line}); nothing was "
+        "run. Use model.safetensors, the safe format, instead.") from e
+  if not isinstance(state, dict) or not all(
+      isinstance(v, torch.Tensor) for v in state.values()):
+    raise ConversionError(
+        f"{path} is not a state dict of tensors. Use model.safetensors, the "
+        "safe format, instead.")
   return {k: (v.float() if v.is_floating_point() else v).numpy()
           for k, v in state.items()}
 
@@ -567,8 +624,11 @@ def convert(hf_dir: str,
     ConversionError: the snapshot does not fit (every problem listed).
     FileNotFoundError: a required file is missing from `hf_dir`.
     FileExistsError: `model_dir` is not empty and not `overwrite`.
+    ValueError: `model_dir` is or contains `hf_dir` (even with `overwrite`).
   """
   model_dir = os.path.abspath(model_dir.rstrip("/"))
+  atomic_publish.check_not_an_input(model_dir, [("--hf_dir", hf_dir)],
+                                    "--model_dir")
   if (tf.io.gfile.exists(model_dir) and tf.io.gfile.listdir(model_dir) and
       not overwrite):
     raise FileExistsError(f"{model_dir} is not empty; pass --overwrite to "
@@ -592,7 +652,7 @@ def convert(hf_dir: str,
   model = build_model(config_text)
   assign_weights(model, state_dict, source=hf_dir)
 
-  tmp_dir = f"{model_dir}.tmp-{uuid.uuid4().hex}"
+  tmp_dir = atomic_publish.staging_path(model_dir)
   try:
     tf.io.gfile.makedirs(tmp_dir)
     with tf.io.gfile.GFile(os.path.join(tmp_dir, VOCAB_FILE), "w") as f:
@@ -603,9 +663,7 @@ def convert(hf_dir: str,
         tf.train.Checkpoint(model=model),
         os.path.join(tmp_dir, CHECKPOINT_SUBDIR), max_to_keep=1)
     saved = manager.save(checkpoint_number=0)
-    if tf.io.gfile.exists(model_dir):
-      tf.io.gfile.rmtree(model_dir)
-    tf.io.gfile.rename(tmp_dir, model_dir)
+    atomic_publish.replace_dir(tmp_dir, model_dir, atomic_publish.gfile_ops())
   finally:
     if tf.io.gfile.exists(tmp_dir):
       tf.io.gfile.rmtree(tmp_dir)

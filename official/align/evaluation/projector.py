@@ -172,11 +172,12 @@ def main(argv):
   del argv
   f = flags.FLAGS
   try:
-    embedder = embedders.from_flags(progress=True)
+    # The JSON is validated before the model loads (fails in seconds).
     dataset = karpathy.load_karpathy(
         f.karpathy_json, f.image_dir, splits=f.split,
         captions_per_image=f.captions_per_image or None,
         max_images=f.max_images)
+    embedder = embedders.from_flags(progress=True)
     written = write_projector(
         f.output_dir, embedder.embed_image_files(dataset.image_paths),
         embedder.embed_texts(dataset.captions), dataset.image_paths,

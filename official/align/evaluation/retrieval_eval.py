@@ -93,11 +93,12 @@ def main(argv):
   del argv
   f = flags.FLAGS
   try:
-    embedder = embedders.from_flags()
+    # The JSON is validated before the model loads (fails in seconds).
     dataset = karpathy.load_karpathy(
         f.karpathy_json, f.image_dir, splits=f.split,
         captions_per_image=f.captions_per_image or None,
         max_images=f.max_images)
+    embedder = embedders.from_flags()
     result = evaluate(embedder, dataset, block_size=f.block_size,
                       progress=f.progress)
   except (FileNotFoundError, ValueError) as e:

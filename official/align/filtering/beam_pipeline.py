@@ -44,6 +44,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 import numpy as np
 
+from official.align import atomic_publish
 from official.align.dataloaders import shard_format
 from official.align.filtering import rules
 
@@ -325,24 +326,25 @@ def _check_output_dir_free(output_dir: str) -> None:
         "use an empty output directory.")
 
 
-def _publish(work_dir: str, output_dir: str) -> None:
-  """Renames the shards, then the report, from `work_dir` to `output_dir`.
+def _beam_file_ops() -> atomic_publish.FileOps:
+  """`atomic_publish.FileOps` of Beam's `FileSystems` (any runner's store)."""
+  return atomic_publish.FileOps(
+      exists=lambda path: FileSystems.exists(path),  # pylint: disable=unnecessary-lambda
+      rename=lambda src, dst: FileSystems.rename([src], [dst]),
+      delete=lambda path: FileSystems.delete([path]))
 
-  If a rename fails, the shards already moved are deleted again: no shards
-  are left in `output_dir` without their report.
+
+def _publish(work_dir: str, output_dir: str) -> None:
+  """Moves the shards, then the report, from `work_dir` to `output_dir`.
+
+  `atomic_publish.publish`: if a move fails, the files already moved go
+  back to `work_dir`, so no shards are left in `output_dir` without their
+  report.
   """
-  shards = _published_shards(work_dir)
-  targets = [FileSystems.join(output_dir, FileSystems.split(s)[1])
-             for s in shards]
-  try:
-    FileSystems.rename(shards, targets)
-    FileSystems.rename([FileSystems.join(work_dir, REPORT_NAME)],
-                       [FileSystems.join(output_dir, REPORT_NAME)])
-  except Exception:
-    moved = [t for t in targets if FileSystems.exists(t)]
-    if moved:
-      FileSystems.delete(moved)
-    raise
+  names = [FileSystems.split(s)[1] for s in _published_shards(work_dir)]
+  atomic_publish.publish(
+      [(FileSystems.join(work_dir, n), FileSystems.join(output_dir, n))
+       for n in names + [REPORT_NAME]], _beam_file_ops())
 
 
 def _delete_tree(directory: str) -> None:

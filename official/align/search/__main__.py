@@ -9,8 +9,11 @@ r"""Cross-modal search CLI: build an index of images, query it.
       --text="a blue circle" [--image=red_circle.png] \
       [--image_weight=1 --text_weight=2] [--top_k=10]
 
-`search` uses the model recorded in the index unless --hub_dir/--model_dir
-is given. ScaNN settings are gin bindings of `ScannConfig`, e.g.
+`search` needs --hub_dir or --model_dir; --use_index_model loads the model
+the index's manifest records instead (a SavedModel or a run dir is code: only
+for an index you trust). The path of the model being loaded is printed to
+stderr. An index directory is data: it is checked before use and nothing in
+it is unpickled (`SearchIndex.load`). ScaNN settings are gin bindings of `ScannConfig`, e.g.
 --gin_bindings='ScannConfig.leaves_to_search=40'. Negative weights subtract:
 write them as --text_weight=-1.
 """
@@ -58,6 +61,12 @@ flags.DEFINE_integer("top_k", 10, "search: results to print.")
 flags.DEFINE_bool("exact", False, "search: exact search even on a ScaNN "
                   "index.")
 flags.DEFINE_bool("json", False, "search: print one JSON line per result.")
+flags.DEFINE_bool("use_index_model", False,
+                  "search: without --hub_dir/--model_dir, load the model "
+                  "the index's manifest records (model_source). Loading a "
+                  "model runs its code: only for an index you trust.")
+
+MODEL_SOURCE_KEYS = ("hub_dir", "model_dir", "checkpoint")
 
 
 _EMBEDDERS = {}
@@ -118,11 +127,12 @@ def search() -> None:
                      "image).")
   if FLAGS.image is not None and not os.path.isfile(FLAGS.image):
     raise FileNotFoundError(f"Query image not found: {FLAGS.image}")
+  source = _cli_model_source()
   index = index_lib.SearchIndex.load(FLAGS.index_dir)
-  source = _cli_model_source() or index.metadata.get("model_source") or {}
   if not source:
-    raise app.UsageError("The index records no model; give --hub_dir or "
-                         "--model_dir.")
+    source = _index_model_source(index)
+  print("Loading the model " + ", ".join(
+      f"{k}={v}" for k, v in sorted(source.items())), file=sys.stderr)
   embedder = _embedder(source)
   results = search_lib.search(
       index, embedder, text=FLAGS.text, image=FLAGS.image,
@@ -134,6 +144,31 @@ def search() -> None:
                         "id": item_id}))
     else:
       print(f"{rank:3d}  {score:.4f}  {item_id}")
+
+
+def _index_model_source(index: index_lib.SearchIndex) -> dict:
+  """The manifest's model_source, if --use_index_model opts in.
+
+  Raises:
+    ValueError: no opt-in, or a model_source that is not a dict of
+      hub_dir/model_dir/checkpoint paths.
+  """
+  recorded = index.metadata.get("model_source")
+  if not FLAGS.use_index_model:
+    raise ValueError(
+        "Give --hub_dir or --model_dir (the index was built with "
+        f"{recorded or 'an unrecorded model'}); --use_index_model loads the "
+        "model the index records, which runs its code: only for an index "
+        "you trust.")
+  if (not isinstance(recorded, dict) or not recorded
+      or not set(recorded) <= set(MODEL_SOURCE_KEYS)
+      or not all(isinstance(v, str) for v in recorded.values())
+      or not (recorded.get("hub_dir") or recorded.get("model_dir"))):
+    raise ValueError(
+        f"{FLAGS.index_dir}: model_source {recorded!r} names no model (a "
+        f"dict of {', '.join(MODEL_SOURCE_KEYS)} paths); give --hub_dir or "
+        "--model_dir.")
+  return recorded
 
 
 def main(argv):

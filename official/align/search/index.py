@@ -14,29 +14,35 @@ maximum-inner-product (= cosine) queries:
 `save(index_dir)` writes
 
   index_dir/manifest.json    format version, kind, count, embed_dim, the
-                             model the embeddings came from, ScaNN settings.
+                             model the embeddings came from, ScaNN settings,
+                             and `files`: each file's name and sha256.
   index_dir/embeddings.npy   float32 [count, embed_dim].
   index_dir/ids.json         list of `count` strings.
   index_dir/scann/           the serialized ScaNN searcher (kind "scann").
 
-into a temporary sibling directory that is renamed to `index_dir` once
-complete, so an interrupted build never leaves a directory that loads.
+into a temporary sibling directory that replaces `index_dir` once complete
+(`atomic_publish.replace_dir`), so an interrupted build never leaves a
+directory that loads and a failed replace keeps the old index. `load` treats
+the directory as data from someone else: nothing is unpickled and it refuses
+unlisted or changed files (see `SearchIndex.load`).
 """
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
-import uuid
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import gin
 import numpy as np
 
+from official.align import atomic_publish
+
 MANIFEST = "manifest.json"
 EMBEDDINGS = "embeddings.npy"
 IDS = "ids.json"
 SCANN_SUBDIR = "scann"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: manifest lists each file with its sha256.
 INDEX_KINDS = ("auto", "scann", "brute_force")
 
 
@@ -142,6 +148,12 @@ def build_scann_searcher(embeddings: np.ndarray, config: ScannConfig,
   Returns:
     `scann.scann_ops_pybind.ScannSearcher`.
   """
+  return _scann_builder(embeddings, config, top_k).build()
+
+
+def _scann_builder(embeddings: np.ndarray, config: ScannConfig,
+                   top_k: int = 10):
+  """The ScaNN builder of `build_scann_searcher` (nothing built yet)."""
   import scann  # pylint: disable=g-import-not-at-top
   count = embeddings.shape[0]
   config = config.resolved(count)
@@ -157,7 +169,7 @@ def build_scann_searcher(embeddings: np.ndarray, config: ScannConfig,
       anisotropic_quantization_threshold=(
           config.anisotropic_quantization_threshold),
       training_sample_size=min(count, config.training_sample_size))
-  return builder.reorder(config.reorder_num_neighbors).build()
+  return builder.reorder(config.reorder_num_neighbors)
 
 
 class SearchIndex:
@@ -303,12 +315,16 @@ class SearchIndex:
     }
 
   def save(self, index_dir: str, overwrite: bool = False) -> None:
-    """Writes the index atomically (temporary sibling dir, then rename).
+    """Writes the index atomically (`atomic_publish.replace_dir`).
+
+    The files go to a temporary sibling directory; the manifest, written
+    last, lists each file with its sha256; the directory then replaces
+    `index_dir` (an old index is deleted only once the new one is in place,
+    and stays if the replace fails).
 
     Args:
       index_dir: local directory to create.
-      overwrite: replace an existing `index_dir` (only once the new one is
-        complete).
+      overwrite: replace an existing `index_dir`.
 
     Raises:
       FileExistsError: `index_dir` exists and not `overwrite`.
@@ -316,10 +332,8 @@ class SearchIndex:
     index_dir = os.path.abspath(index_dir)
     if os.path.exists(index_dir) and not overwrite:
       raise FileExistsError(f"{index_dir} already exists (pass overwrite).")
-    parent = os.path.dirname(index_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp_dir = os.path.join(
-        parent, f".{os.path.basename(index_dir)}.tmp-{uuid.uuid4().hex}")
+    os.makedirs(os.path.dirname(index_dir), exist_ok=True)
+    tmp_dir = atomic_publish.staging_path(index_dir)
     os.makedirs(tmp_dir)
     try:
       np.save(os.path.join(tmp_dir, EMBEDDINGS), self._embeddings)
@@ -330,73 +344,235 @@ class SearchIndex:
         os.makedirs(scann_dir)
         # Relative asset paths: the directory is renamed below.
         self._searcher.serialize(scann_dir, relative_path=True)
+      manifest = dict(self.manifest(), files={
+          name: _sha256(os.path.join(tmp_dir, name))
+          for name in _files_under(tmp_dir)})
       # Written last: a directory without it is never loaded.
       with open(os.path.join(tmp_dir, MANIFEST), "w", encoding="utf-8") as f:
-        json.dump(self.manifest(), f, indent=2, sort_keys=True)
-      if os.path.exists(index_dir):
-        old_dir = tmp_dir + ".old"
-        os.rename(index_dir, old_dir)
-        os.rename(tmp_dir, index_dir)
-        shutil.rmtree(old_dir, ignore_errors=True)
-      else:
-        os.rename(tmp_dir, index_dir)
+        json.dump(manifest, f, indent=2, sort_keys=True)
     except BaseException:
       shutil.rmtree(tmp_dir, ignore_errors=True)
       raise
+    atomic_publish.replace_dir(tmp_dir, index_dir)
 
   @classmethod
   def load(cls, index_dir: str) -> "SearchIndex":
-    """Loads an index written by `save`.
+    """Loads an index written by `save`; an index dir is data, not code.
+
+    Nothing is unpickled. Refused with a one-line `SearchIndexError`: a file
+    the manifest does not list (e.g. ScaNN's `scann_docids.pkl`, which
+    ScaNN's own loader would unpickle), a listed file missing or whose
+    sha256 differs, a symbolic link, a manifest of the wrong shape or types,
+    embeddings that are not finite float32 unit rows of the manifest's
+    shape, ids that are not `count` strings, a ScaNN index without its
+    `scann_config` or whose ScaNN files are not the ones `build` makes for
+    it (asset paths outside the directory, another ScaNN config).
 
     Raises:
       FileNotFoundError: `index_dir` does not exist.
-      SearchIndexError: not a complete index, unreadable, or its files
-        disagree with its manifest.
+      SearchIndexError: see above.
     """
     if not os.path.isdir(index_dir):
       raise FileNotFoundError(f"No search index directory at {index_dir}.")
-    manifest_path = os.path.join(index_dir, MANIFEST)
-    if not os.path.exists(manifest_path):
-      raise SearchIndexError(
-          f"{index_dir} is not a complete search index (no {MANIFEST}; "
-          "build it with `python -m official.align.search build`).")
+    manifest = _read_manifest(index_dir)
+    _check_files(index_dir, manifest["files"])
     try:
-      with open(manifest_path, encoding="utf-8") as f:
-        manifest = json.load(f)
       embeddings = np.load(os.path.join(index_dir, EMBEDDINGS),
-                           mmap_mode="r")
+                           mmap_mode="r", allow_pickle=False)
       with open(os.path.join(index_dir, IDS), encoding="utf-8") as f:
         ids = json.load(f)
     except (OSError, ValueError) as e:
       raise SearchIndexError(
           f"Cannot read the search index in {index_dir}: {e}") from e
-    if manifest.get("format_version") != FORMAT_VERSION:
+    count, embed_dim = manifest["count"], manifest["embed_dim"]
+    if (embeddings.ndim != 2 or tuple(embeddings.shape) != (count, embed_dim)
+        or not isinstance(ids, list) or len(ids) != count):
       raise SearchIndexError(
-          f"{manifest_path}: format_version "
-          f"{manifest.get('format_version')!r}, expected {FORMAT_VERSION}.")
-    expected = (manifest.get("count"), manifest.get("embed_dim"))
-    if (embeddings.ndim != 2 or tuple(embeddings.shape) != expected
-        or len(ids) != expected[0]):
-      raise SearchIndexError(
-          f"{index_dir}: manifest says {expected[0]} embeddings of size "
-          f"{expected[1]}, found {EMBEDDINGS} of shape {embeddings.shape} "
-          f"and {len(ids)} ids.")
-    kind = manifest.get("kind")
-    if kind not in ("scann", "brute_force"):
-      raise SearchIndexError(f"{manifest_path}: unknown kind {kind!r}.")
+          f"{index_dir}: manifest says {count} embeddings of size "
+          f"{embed_dim}, found {EMBEDDINGS} of shape {embeddings.shape} "
+          f"and {len(ids) if isinstance(ids, list) else type(ids).__name__}"
+          " ids.")
+    _check_embeddings(index_dir, embeddings)
+    if not all(isinstance(i, str) for i in ids):
+      first = next(i for i in ids if not isinstance(i, str))
+      raise SearchIndexError(f"{index_dir}/{IDS}: ids must be strings, "
+                             f"found {type(first).__name__} {first!r}.")
     searcher, scann_config = None, None
-    if kind == "scann":
-      import scann  # pylint: disable=g-import-not-at-top
-      scann_config = ScannConfig(**manifest["scann_config"])
-      try:
-        searcher = scann.scann_ops_pybind.load_searcher(
-            os.path.join(index_dir, SCANN_SUBDIR),
-            assets_backcompat_shim=False)
-      except (RuntimeError, ValueError, OSError) as e:
-        raise SearchIndexError(
-            f"Cannot load the ScaNN searcher in {index_dir}: {e}") from e
+    if manifest["kind"] == "scann":
+      scann_config = _scann_config_from_manifest(index_dir, manifest)
+      searcher = _load_scann_searcher(
+          os.path.join(index_dir, SCANN_SUBDIR), embeddings, scann_config)
     metadata = {k: v for k, v in manifest.items()
                 if k not in ("format_version", "kind", "count", "embed_dim",
-                             "scann_config")}
-    return cls(np.asarray(embeddings), ids, kind, searcher, scann_config,
-               metadata)
+                             "scann_config", "files")}
+    return cls(np.asarray(embeddings), ids, manifest["kind"], searcher,
+               scann_config, metadata)
+
+
+def _sha256(path: str) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def _files_under(index_dir: str) -> List[str]:
+  """Relative '/'-joined paths of the files under `index_dir` but the
+  manifest; raises `SearchIndexError` on a symbolic link."""
+  names = []
+  for root, dirs, files in os.walk(index_dir):
+    for name in dirs + files:
+      path = os.path.join(root, name)
+      if os.path.islink(path):
+        raise SearchIndexError(
+            f"{path} is a symbolic link; an index holds only its own files.")
+    for name in files:
+      relative = os.path.relpath(os.path.join(root, name), index_dir)
+      names.append(relative.replace(os.sep, "/"))
+  return sorted(n for n in names if n != MANIFEST)
+
+
+def _read_manifest(index_dir: str) -> Dict[str, Any]:
+  """manifest.json, its types checked (see `SearchIndex.load`)."""
+  path = os.path.join(index_dir, MANIFEST)
+  if not os.path.isfile(path):
+    raise SearchIndexError(
+        f"{index_dir} is not a complete search index (no {MANIFEST}; "
+        "build it with `python -m official.align.search build`).")
+  try:
+    with open(path, encoding="utf-8") as f:
+      manifest = json.load(f)
+  except (OSError, ValueError) as e:
+    raise SearchIndexError(f"Cannot read the search index in {index_dir}: "
+                           f"{path}: {e}") from e
+  if not isinstance(manifest, dict):
+    raise SearchIndexError(f"{path} must hold a JSON object, found "
+                           f"{type(manifest).__name__}.")
+  if manifest.get("format_version") != FORMAT_VERSION:
+    raise SearchIndexError(
+        f"{path}: format_version {manifest.get('format_version')!r}, "
+        f"expected {FORMAT_VERSION}; rebuild the index with this version.")
+  for key, kinds in (("count", int), ("embed_dim", int), ("kind", str),
+                     ("files", dict)):
+    value = manifest.get(key)
+    if not isinstance(value, kinds) or isinstance(value, bool):
+      raise SearchIndexError(f"{path}: {key} must be a {kinds.__name__}, "
+                             f"found {value!r}.")
+  if manifest["count"] < 1 or manifest["embed_dim"] < 1:
+    raise SearchIndexError(f"{path}: count and embed_dim must be >= 1, found "
+                           f"{manifest['count']} and {manifest['embed_dim']}.")
+  if manifest["kind"] not in ("scann", "brute_force"):
+    raise SearchIndexError(f"{path}: unknown kind {manifest['kind']!r}.")
+  if not all(isinstance(k, str) and isinstance(v, str)
+             for k, v in manifest["files"].items()):
+    raise SearchIndexError(f"{path}: files must map file names to sha256 "
+                           "strings.")
+  return manifest
+
+
+def _check_files(index_dir: str, listed: Dict[str, str]) -> None:
+  """The files on disk are exactly `listed`, each with its sha256."""
+  on_disk = _files_under(index_dir)
+  unlisted = [n for n in on_disk if n not in listed]
+  if unlisted:
+    raise SearchIndexError(
+        f"{index_dir} holds {len(unlisted)} file(s) its {MANIFEST} does not "
+        f"list, e.g. {unlisted[0]}; refusing to load it (an index holds "
+        "only the files it was saved with).")
+  for name in (EMBEDDINGS, IDS, *listed):
+    if name not in on_disk:
+      raise SearchIndexError(f"{index_dir} is incomplete: {name} is missing.")
+  for name in on_disk:
+    if _sha256(os.path.join(index_dir, name)) != listed[name]:
+      raise SearchIndexError(
+          f"{index_dir}/{name}: sha256 differs from the one in its "
+          f"{MANIFEST}; the file was changed after the index was saved.")
+
+
+def _check_embeddings(index_dir: str, embeddings: np.ndarray) -> None:
+  """float32, finite, unit rows (what `build` stores)."""
+  where = f"{index_dir}/{EMBEDDINGS}"
+  if embeddings.dtype != np.float32:
+    raise SearchIndexError(f"{where}: embeddings must be float32, found "
+                           f"{embeddings.dtype}.")
+  norms = np.linalg.norm(embeddings, axis=1)
+  bad = ~np.isfinite(norms) | (np.abs(norms - 1) > 1e-3)
+  if np.any(bad):
+    row = int(np.argmax(bad))
+    raise SearchIndexError(
+        f"{where}: {int(bad.sum())} row(s) are not finite unit vectors "
+        f"(first: row {row}, norm {norms[row]}).")
+
+
+def _scann_config_from_manifest(index_dir: str,
+                                manifest: Dict[str, Any]) -> ScannConfig:
+  config = manifest.get("scann_config")
+  fields = {f.name: f.type for f in dataclasses.fields(ScannConfig)}
+  if not isinstance(config, dict) or set(config) != set(fields):
+    raise SearchIndexError(
+        f"{index_dir}/{MANIFEST}: a ScaNN index needs scann_config with "
+        f"{sorted(fields)}, found {config!r}.")
+  for name, value in config.items():
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number or (value is None and "Optional" in str(fields[name]))):
+      raise SearchIndexError(f"{index_dir}/{MANIFEST}: scann_config.{name} "
+                             f"must be a number, found {value!r}.")
+  return ScannConfig(**config)
+
+
+def _load_scann_searcher(scann_dir: str, embeddings: np.ndarray,
+                         config: ScannConfig):
+  """The ScaNN searcher in `scann_dir`, without ScaNN's `load_searcher`.
+
+  `load_searcher` unpickles `scann_docids.pkl` if present; this builds the
+  searcher from the asset list directly, after checking that every asset is
+  a plain file of `scann_dir` and that the stored ScaNN config is the one
+  `build_scann_searcher` makes for `config` (a handcrafted config could name
+  other files: ScaNN's config has many file-name fields).
+  """
+  import scann  # pylint: disable=g-import-not-at-top
+  from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
+  from scann.scann_ops import scann_assets_pb2  # pylint: disable=g-import-not-at-top
+  from scann.proto import scann_pb2  # pylint: disable=g-import-not-at-top
+  assets_path = os.path.join(scann_dir, "scann_assets.pbtxt")
+  config_path = os.path.join(scann_dir, "scann_config.pb")
+  try:
+    with open(assets_path, encoding="utf-8") as f:
+      assets_text = f.read()
+    assets = text_format.Parse(assets_text, scann_assets_pb2.ScannAssets())
+    stored = scann_pb2.ScannConfig()
+    with open(config_path, "rb") as f:
+      stored.ParseFromString(f.read())
+  except (OSError, text_format.ParseError, ValueError) as e:
+    raise SearchIndexError(f"Cannot read the ScaNN searcher in {scann_dir}: "
+                           f"{type(e).__name__}: {e}") from e
+  names = {"scann_assets.pbtxt", "scann_config.pb"}
+  for asset in assets.assets:
+    name = asset.asset_path
+    if (os.path.basename(name) != name or name in ("", ".", "..")
+        or not os.path.isfile(os.path.join(scann_dir, name))):
+      raise SearchIndexError(
+          f"{assets_path}: asset {name!r} is not a file of {scann_dir}.")
+    names.add(name)
+  extra = sorted(set(os.listdir(scann_dir)) - names)
+  if extra:
+    raise SearchIndexError(
+        f"{scann_dir}/{extra[0]} is not one of the ScaNN searcher's assets; "
+        "refusing to load it (ScaNN's own loader would unpickle "
+        "scann_docids.pkl).")
+  expected = text_format.Parse(
+      _scann_builder(embeddings, config).create_config(),
+      scann_pb2.ScannConfig())
+  if (text_format.MessageToString(stored) !=
+      text_format.MessageToString(expected)):
+    raise SearchIndexError(
+        f"{config_path} is not the ScaNN config this index's scann_config "
+        "makes; refusing to load it.")
+  try:
+    return scann.scann_ops_pybind.ScannSearcher(
+        scann.scann_ops_pybind.scann_pybind.ScannNumpy(scann_dir, assets_text),
+        None)
+  except (RuntimeError, ValueError, OSError) as e:
+    raise SearchIndexError(
+        f"Cannot load the ScaNN searcher in {scann_dir}: {e}") from e

@@ -97,8 +97,8 @@ def build_index(embedder: embedders.Embedder, spec: str,
     kind: "auto", "scann" or "brute_force".
     scann_config: ScaNN settings (default `ScannConfig()`, gin-bindable).
     model: how to find the model again, e.g. {"hub_dir": ...} or
-      {"model_dir": ..., "checkpoint": ...}; stored in the manifest and used
-      by `search` when no model is given. Default: `embedder.source`.
+      {"model_dir": ..., "checkpoint": ...}; stored in the manifest (the
+      search CLI loads it only with --use_index_model).
     batch_size: images per encoder call.
     overwrite: replace an existing index_dir.
     progress: log progress.

@@ -17,19 +17,25 @@ writes:
 
 Both encoders carry the trained `temperature` variable and a `logit_scale`
 signature (logits = cosine similarity * logit_scale). Everything is written
-to a temporary sibling directory that is renamed to `export_dir` at the end,
-so a failed export leaves nothing behind.
+to a temporary sibling directory that replaces `export_dir` at the end
+(`atomic_publish.replace_dir`): a failed export leaves nothing behind, and a
+failed replace leaves the old export in place. An `export_dir` that is or
+contains `model_dir`, the checkpoint or the vocabulary is refused.
+
+The operative config is read back with `run_dir_config` (no `include`, no
+`import` outside official.align, no dynamic registration).
 """
 import dataclasses
 import inspect
 import os
-import uuid
 from typing import Optional, Sequence
 
 import gin
 import tensorflow as tf
 
+from official.align import atomic_publish
 from official.align import checkpoint_compat
+from official.align import run_dir_config
 from official.align import train_lib
 from official.align.dataloaders import input_reader
 from official.align.modeling import align_model
@@ -37,7 +43,7 @@ from official.align.serving import image_module
 from official.align.serving import layers
 from official.align.serving import text_module
 
-OPERATIVE_CONFIG = "operative_config.gin"
+OPERATIVE_CONFIG = run_dir_config.OPERATIVE_CONFIG
 MODULES = ("image_encoder", "text_encoder", "text_preprocessor")
 
 
@@ -86,40 +92,80 @@ def serving_config_from_gin() -> ServingConfig:
       pixel_range=_gin_value(reader, "pixel_range"))
 
 
+def resolve_checkpoint(model_dir: str,
+                       checkpoint: Optional[str] = None) -> str:
+  """`checkpoint`, or the latest in `model_dir/checkpoints`.
+
+  Raises:
+    FileNotFoundError: no checkpoint found.
+  """
+  checkpoint = checkpoint or tf.train.latest_checkpoint(
+      os.path.join(model_dir, train_lib.CHECKPOINT_SUBDIR))
+  if not checkpoint:
+    raise FileNotFoundError(f"No checkpoint found in {model_dir}.")
+  return checkpoint
+
+
+def parse_model_config(model_dir: str, gin_bindings: Sequence[str] = (),
+                       strict_bindings: bool = False) -> None:
+  """Replaces the global gin config by `model_dir`'s operative config.
+
+  The config is checked by `run_dir_config.check_config` before gin parses
+  it (its unknown configurables are skipped); `gin_bindings` follow.
+
+  Args:
+    model_dir: a `train_lib.train` model_dir.
+    gin_bindings: the user's bindings, applied after the operative config.
+    strict_bindings: an unknown configurable in `gin_bindings` raises (else
+      it is skipped, for tools binding configurables of their own).
+
+  Raises:
+    FileNotFoundError: no operative config.
+    run_dir_config.UntrustedConfigError: the config holds `include`,
+      `import` (outside official.align) or dynamic registration.
+    ValueError: a misspelt parameter or a syntax error in `gin_bindings`;
+      with `strict_bindings`, an unknown configurable too.
+  """
+  config_file = os.path.join(model_dir, OPERATIVE_CONFIG)
+  if not tf.io.gfile.exists(config_file):
+    raise FileNotFoundError(f"No {OPERATIVE_CONFIG} in {model_dir}.")
+  config_text = run_dir_config.read_checked(config_file)
+  with gin.unlock_config():
+    gin.clear_config()
+    with run_dir_config.gin_syntax_errors_as_value_errors(config_file):
+      gin.parse_config(config_text, skip_unknown=True)
+    with run_dir_config.gin_syntax_errors_as_value_errors("--gin_bindings"):
+      gin.parse_config(list(gin_bindings), skip_unknown=not strict_bindings)
+
+
 def restore_model(model_dir: str,
                   checkpoint: Optional[str] = None,
-                  gin_bindings: Sequence[str] = ()):
+                  gin_bindings: Sequence[str] = (),
+                  strict_bindings: bool = False):
   """Builds the trained `AlignModel` (float32) from a training `model_dir`.
 
   The global gin config is replaced by `model_dir/operative_config.gin`
-  plus `gin_bindings` (bindings of configurables that are not imported here
-  are skipped).
+  plus `gin_bindings` (see `parse_model_config`).
 
   Args:
     model_dir: a `train_lib.train` model_dir.
     checkpoint: checkpoint prefix; default: the latest in
       `model_dir/checkpoints`.
     gin_bindings: extra bindings applied after the operative config.
+    strict_bindings: see `parse_model_config`.
 
   Returns:
     (model, serving_config, checkpoint_path).
 
   Raises:
     FileNotFoundError: no operative config or no checkpoint.
+    run_dir_config.UntrustedConfigError, ValueError: see
+      `parse_model_config`.
     checkpoint_compat.ConfigError: the checkpoint is of another architecture
       than the config, or the vocabulary overflows its embedding table.
   """
-  config_file = os.path.join(model_dir, OPERATIVE_CONFIG)
-  if not tf.io.gfile.exists(config_file):
-    raise FileNotFoundError(f"No {OPERATIVE_CONFIG} in {model_dir}.")
-  checkpoint = checkpoint or tf.train.latest_checkpoint(
-      os.path.join(model_dir, train_lib.CHECKPOINT_SUBDIR))
-  if not checkpoint:
-    raise FileNotFoundError(f"No checkpoint found in {model_dir}.")
-  with gin.unlock_config():
-    gin.clear_config()
-    gin.parse_config_files_and_bindings([config_file], list(gin_bindings),
-                                        skip_unknown=True)
+  parse_model_config(model_dir, gin_bindings, strict_bindings)
+  checkpoint = resolve_checkpoint(model_dir, checkpoint)
   model = align_model.build_align_model()
   checkpoint_compat.check_checkpoint_fits_model(checkpoint, model)
   # The training checkpoint also holds the optimizer and the data iterator.
@@ -224,13 +270,24 @@ def export(model_dir: str,
 
   Raises:
     FileExistsError: `export_dir` exists and not `overwrite`.
+    ValueError: `export_dir` is or contains an input (model_dir, checkpoint,
+      vocabulary), even with `overwrite`; a bad binding (strictly parsed).
+    run_dir_config.UntrustedConfigError: see `parse_model_config`.
   """
   export_dir = export_dir.rstrip("/")
+  atomic_publish.check_not_an_input(
+      export_dir, [("--model_dir", model_dir), ("--checkpoint", checkpoint)],
+      "--export_dir")
   if tf.io.gfile.exists(export_dir) and not overwrite:
     raise FileExistsError(
         f"{export_dir} exists; pass --overwrite to replace it.")
   model, config, checkpoint = restore_model(model_dir, checkpoint,
-                                            gin_bindings)
+                                            gin_bindings,
+                                            strict_bindings=True)
+  atomic_publish.check_not_an_input(
+      export_dir, [("checkpoint", checkpoint),
+                   ("vocabulary (TrainConfig.vocab_file)", config.vocab_file)],
+      "--export_dir")
   image, image_signatures = image_module.build_image_module(
       model.image_encoder, model.temperature, config.resize_size,
       config.image_size, config.pixel_range)
@@ -238,7 +295,7 @@ def export(model_dir: str,
       model.text_encoder, model.temperature, config.vocab_file,
       config.seq_length, config.lower_case)
 
-  tmp_dir = f"{export_dir}.tmp-{uuid.uuid4().hex}"
+  tmp_dir = atomic_publish.staging_path(export_dir)
   try:
     with layers.no_traces():
       for name, module, signatures in (
@@ -253,9 +310,7 @@ def export(model_dir: str,
                            include_optimizer=False, save_format="tf")
     with tf.io.gfile.GFile(os.path.join(tmp_dir, "README.md"), "w") as f:
       f.write(_readme(config, model, checkpoint))
-    if tf.io.gfile.exists(export_dir):
-      tf.io.gfile.rmtree(export_dir)
-    tf.io.gfile.rename(tmp_dir, export_dir)
+    atomic_publish.replace_dir(tmp_dir, export_dir, atomic_publish.gfile_ops())
   finally:
     if tf.io.gfile.exists(tmp_dir):
       tf.io.gfile.rmtree(tmp_dir)
