@@ -16,8 +16,11 @@ from absl import app
 from absl import flags
 from absl import logging
 
+import tensorflow as tf
+
 from official.align import checkpoint_compat
 from official.align import train_lib
+from official.align.dataloaders import input_reader
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, in order.")
@@ -40,7 +43,7 @@ def main(argv):
                     f"{FLAGS.distribution_strategy!r}")
   # Configuration errors end the run with one line, before any work.
   try:
-    train_lib.parse_gin(FLAGS.gin_file, bindings)
+    train_lib.parse_gin(FLAGS.gin_file, bindings, model_dir=FLAGS.model_dir)
   except (IOError, ValueError) as e:
     sys.exit("train.py: error: " + " ".join(str(e).split()))
   try:
@@ -48,6 +51,11 @@ def main(argv):
   except checkpoint_compat.ConfigError as e:
     # The first line; gin appends "In call to configurable ..." lines.
     sys.exit(f"train.py: error: {str(e).splitlines()[0]}")
+  except tf.errors.InvalidArgumentError as e:
+    message = input_reader.no_usable_records(e)
+    if message is None:
+      raise
+    sys.exit(f"train.py: error: {message}")
   logging.info("Done at step %d (preempted: %s).", result["step"],
                result["preempted"])
 

@@ -78,7 +78,8 @@ class DemoWorldTest(tf.test.TestCase):
         image_size=24, resize_size=28, deterministic=True, return_text=True)
     batches = list(reader().as_numpy_iterator())
     self.assertLen(batches, 3)
-    self.assertAllEqual(batches[-1]["skipped_records"], [0] * 6)
+    self.assertAllEqual(batches[-1]["skipped_records"],
+                        [0] * len(input_reader.SKIP_REASONS))
     ids = batches[0]["input_word_ids"]
     self.assertFalse((ids == 1).any())  # No [UNK] in clean captions.
     # Determinism, whatever the number of workers.

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -49,7 +50,8 @@ def _records():
       ("empty", jpg, "", None, None, "empty_caption"),
       ("blank", jpg, " \t\n\u3000", None, None, "empty_caption"),
       ("zero_bytes", b"", "a red circle", None, None, "zero_size_image"),
-      ("zero_meta", jpg, "a red circle", 0, 14, "zero_size_image"),
+      # Metadata never decides: the pixels say 20x14.
+      ("zero_meta", jpg, "a red circle", 0, 14, None),
       ("zero_png", _zero_width_png(), "a red circle", None, None,
        "zero_size_image"),
       ("not_image", b"<html>not found</html>", "a red circle", None, None,
@@ -58,8 +60,12 @@ def _records():
        "decode_error"),
       ("corrupt", b"\xff\xd8\xff" + b"\x00" * 200, "a red circle", None, None,
        "decode_error"),
-      ("not_a_proto", None, None, None, None, "decode_error"),
+      ("not_a_proto", None, None, None, None, "malformed_record"),
       ("ok_last", jpg, "a blue circle", None, None, None),
+      # Bad records after the last good one are counted too.
+      ("truncated_end", jpg[:len(jpg) // 3], "a red circle", None, None,
+       "decode_error"),
+      ("empty_end", jpg, "", None, None, "empty_caption"),
   ]
 
 
@@ -109,6 +115,8 @@ class InputReaderTest(tf.test.TestCase):
     self.assertEqual(keys, [r[0] for r in records if r[5] is None])
     final = input_reader.skip_counts_to_dict(batches[-1]["skipped_records"])
     self.assertEqual(final, _expected_skip_counts(records))
+    # Every record is read or counted: the last two (bad) ones included.
+    self.assertEqual(len(batches) + sum(final.values()), len(records))
     # Counters are cumulative: after `ok_cmyk` (6th) nothing was skipped yet.
     self.assertEqual(batches[5]["skipped_records"].sum(), 0)
     for b in batches:
@@ -138,8 +146,8 @@ class InputReaderTest(tf.test.TestCase):
     self.assertEqual(final, expected)
     totals = [b["skipped_records"].sum() for b in batches]
     self.assertEqual(totals, sorted(totals))  # Cumulative.
-    # The first batch ends with the first `ok_cmyk` (6th good record) and the
-    # second with "ok_jpeg_1": every damaged record of copy 0 lies between.
+    # The first batch ends with the first `ok_gray` (5th good record) and the
+    # second with "ok_png_1": every damaged record of copy 0 lies between.
     self.assertEqual(totals[0], 0)
     self.assertEqual(totals[1], sum(expected.values()) // 4)
 
@@ -162,16 +170,23 @@ class InputReaderTest(tf.test.TestCase):
 
   def test_batch_contents_and_types(self):
     path = self._write_tfrecord(_records())
-    ds = self._reader(path, 3, pixel_range="symmetric")()
-    spec = ds.element_spec
+    # Repeating: a static batch dimension (drop_remainder by default).
+    spec = self._reader(path, 3, pixel_range="symmetric",
+                        repeat=True)().element_spec
     self.assertEqual(spec["image"].shape.as_list(), [3, 8, 8, 3])
     for k in ("input_word_ids", "input_mask", "input_type_ids"):
       self.assertEqual(spec[k].shape.as_list(), [3, 8])
       self.assertEqual(spec[k].dtype, tf.int32)
     self.assertEqual(spec["skipped_records"].shape.as_list(),
                      [len(input_reader.SKIP_REASONS)])
+    ds = self._reader(path, 3, pixel_range="symmetric")()
+    self.assertEqual(ds.element_spec["image"].shape.as_list(),
+                     [None, 8, 8, 3])
+    with self.assertRaisesRegex(ValueError, "uncounted"):
+      self._reader(path, 3, drop_remainder=True)
     batches = list(ds.as_numpy_iterator())
-    self.assertLen(batches, 2)  # 7 good records, drop_remainder.
+    # 8 good records; a finite pass keeps its last partial batch.
+    self.assertEqual([len(b["key"]) for b in batches], [3, 3, 2])
     first = batches[0]
     # "a red circle" -> [CLS] a red circle [SEP] [PAD]...
     self.assertAllEqual(first["input_word_ids"][0], [2, 5, 6, 8, 3, 0, 0, 0])
@@ -217,6 +232,75 @@ class InputReaderTest(tf.test.TestCase):
         strategy.experimental_local_results(batch["skipped_records"]))
     self.assertAllEqual(counts, [0] * len(input_reader.SKIP_REASONS))
 
+  def test_metadata_of_any_type_is_ignored(self):
+    jpg = _encode("JPEG")
+    path = os.path.join(self.dir, "meta.tfrecord")
+    metadata = [
+        {},  # Missing.
+        {"width": [], "height": []},  # Empty int64 lists.
+        {"width": [b""], "height": [b""], "original_width": [b""]},
+        {"width": [20], "height": [14], "status": [b"success"]},
+        {"width": [b"20"], "exif": [b"{}"], "sha256": [b"ab"],
+         "url": [b"http://x/y.jpg"], "json": [b"{"]},
+        {"width": [0.5], "height": [-3]},
+    ]
+    with tf.io.TFRecordWriter(path) as w:
+      for i, meta in enumerate(metadata):
+        example = shard_format.make_example(f"m{i}", jpg, "a red circle")
+        for name, values in meta.items():
+          feature = example.features.feature[name]
+          if values and isinstance(values[0], bytes):
+            feature.bytes_list.value.extend(values)
+          elif values and isinstance(values[0], float):
+            feature.float_list.value.extend(values)
+          else:
+            feature.int64_list.value.extend(values)
+        w.write(example.SerializeToString())
+    batches = list(self._reader(path, 2)().as_numpy_iterator())
+    self.assertEqual([k for b in batches for k in b["key"]],
+                     [f"m{i}".encode() for i in range(len(metadata))])
+    self.assertEqual(batches[-1]["skipped_records"].sum(), 0)
+
+  def test_image_under_another_feature_name(self):
+    # img2dataset names the image feature after --encode_format.
+    path = os.path.join(self.dir, "png.tfrecord")
+    with tf.io.TFRecordWriter(path) as w:
+      example = shard_format.make_example("p", None, "a blue square")
+      example.features.feature["png"].bytes_list.value.append(_encode("PNG"))
+      w.write(example.SerializeToString())
+    batches = list(self._reader(path, 1)().as_numpy_iterator())
+    self.assertEqual([b["key"][0] for b in batches], [b"p"])
+
+  def test_no_usable_record_stops_within_the_first_pass(self):
+    records = [r for r in _records() if r[5] is not None]
+    path = self._write_tfrecord(records, "bad.tfrecord")
+    counts = _expected_skip_counts(records)
+    expected = (f"0 of {len(records)} records usable in {path}: " +
+                ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+    for is_training in (False, True):
+      ds = self._reader(path, 2, is_training=is_training, seed=1)()
+      with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                  re.escape(expected)) as raised:
+        next(iter(ds))
+      self.assertEqual(input_reader.no_usable_records(raised.exception),
+                       expected)
+
+  def test_counts_add_up_under_distribute_datasets_from_function(self):
+    records = _records()
+    path = self._write_tfrecord(records)
+    strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
+    reader = self._reader(path, 4)
+    dist = strategy.distribute_datasets_from_function(reader)
+    read, counts = 0, None
+    for batch in dist:
+      local = strategy.experimental_local_results(batch["key"])
+      read += sum(int(k.shape[0]) for k in local)
+      counts = input_reader.total_skipped(
+          strategy.experimental_local_results(batch["skipped_records"]))
+    self.assertEqual(input_reader.skip_counts_to_dict(counts),
+                     _expected_skip_counts(records))
+    self.assertEqual(read + int(counts.sum()), len(records))
+
   def test_webdataset_tar(self):
     path = os.path.join(self.dir, "shard-000.tar")
     with tarfile.open(path, "w") as tar:
@@ -231,16 +315,17 @@ class InputReaderTest(tf.test.TestCase):
       add("001.jpg", jpg)  # No caption.
       add("002.jpg", jpg)
       add("002.txt", b"blue square")
+      # Metadata is not read: a zero width there does not skip the image.
       add("002.json", json.dumps({"width": 0, "height": 14}).encode())
       add("003.png", _encode("PNG"))
       add("003.txt", b"a blue square")
     ds = self._reader(path, 1, shard_format_name="webdataset")()
     batches = list(ds.as_numpy_iterator())
-    self.assertEqual([b["key"][0] for b in batches], [b"000", b"003"])
+    self.assertEqual([b["key"][0] for b in batches],
+                     [b"000", b"002", b"003"])
     counts = input_reader.skip_counts_to_dict(batches[-1]["skipped_records"])
     self.assertEqual(counts["missing_feature"], 1)
-    self.assertEqual(counts["zero_size_image"], 1)
-    self.assertEqual(sum(counts.values()), 2)
+    self.assertEqual(sum(counts.values()), 1)
 
 
 if __name__ == "__main__":

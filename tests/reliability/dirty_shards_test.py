@@ -10,8 +10,8 @@ truncated by tokenisation to `seq_length` tokens ([CLS] ... [SEP], no
 padding).
 
 Counting is checked over one full pass plus the first record of the next
-(the reader repeats): a decode error is counted when the next decodable
-record arrives, so damage at the end of a pass shows in the next one.
+(the reader repeats): a damaged record is counted by the next yielded record,
+and the last record of a pass also counts the damage after it in that pass.
 """
 import collections
 import io
@@ -63,7 +63,7 @@ KINDS = {
     "truncated_jpeg": (JPEG[:len(JPEG) // 3], "a red circle", "decode_error"),
     "corrupt_jpeg": (b"\xff\xd8\xff" + b"\x00" * 300, "a blue circle",
                      "decode_error"),
-    "not_an_example": (None, None, "decode_error"),
+    "not_an_example": (None, None, "malformed_record"),
 }
 VALID_KINDS = [k for k, v in KINDS.items() if v[2] is None]
 
@@ -114,13 +114,15 @@ def test_damaged_records_are_skipped_and_counted_exactly(tokenizer_and_dir,
 
   expected_keys, expected_counts = [], []
   damaged = collections.Counter()
-  for key, kind in records + records:  # One pass and the next one.
-    reason = KINDS[kind][2]
-    if reason is None:
-      expected_keys.append(key)
-      expected_counts.append(dict(damaged))
-    else:
-      damaged[reason] += 1
+  for _ in range(2):  # One pass and the next one.
+    for key, kind in records:
+      reason = KINDS[kind][2]
+      if reason is None:
+        expected_keys.append(key)
+        expected_counts.append(dict(damaged))
+      else:
+        damaged[reason] += 1
+    expected_counts[-1] = dict(damaged)  # The pass's last record.
   num_valid = sum(KINDS[k][2] is None for k in kinds)
   expected_keys = expected_keys[:num_valid + 1]
   expected_counts = expected_counts[:num_valid + 1]
@@ -142,8 +144,7 @@ def test_damaged_records_are_skipped_and_counted_exactly(tokenizer_and_dir,
                                 for w in ("red", "circle", "photo")}
 
 
-def test_all_damaged_shard_yields_nothing_and_does_not_raise(
-    tokenizer_and_dir):
+def test_all_damaged_shard_stops_with_the_counts(tokenizer_and_dir):
   tokenizer, root = tokenizer_and_dir
   path = os.path.join(tempfile.mkdtemp(dir=root), "bad.tfrecord")
   damaged = [k for k in KINDS if KINDS[k][2] is not None]
@@ -151,4 +152,11 @@ def test_all_damaged_shard_yields_nothing_and_does_not_raise(
   reader = input_reader.InputReader(
       path, 1, is_training=False, tokenizer=tokenizer, image_size=8,
       resize_size=10, deterministic=True)
-  assert not list(reader().as_numpy_iterator())
+  with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+    list(reader().as_numpy_iterator())
+  message = input_reader.no_usable_records(raised.value)
+  counts = collections.Counter(KINDS[k][2] for k in damaged)
+  assert message == (f"0 of {len(damaged)} records usable in {path}: " +
+                     ", ".join(f"{r} {counts[r]}"
+                               for r in input_reader.SKIP_REASONS
+                               if counts[r]))

@@ -10,8 +10,8 @@ the window to `crop_size`": a `crop_size` crop of the resized image is a
 `crop_size * short_side / resize_size` window of the original. For JPEG the
 window is decoded with the fused `tf.image.decode_and_crop_jpeg` (only the
 window's blocks are decoded) after reading the size from
-`tf.image.extract_jpeg_shape`. PNG, GIF (first frame) and BMP go through
-`tf.image.decode_image`. Grayscale and CMYK JPEGs come out as RGB.
+`tf.image.extract_jpeg_shape`. PNG, GIF (first frame), BMP and WebP go
+through `tf.image.decode_image`. Grayscale and CMYK JPEGs come out as RGB.
 
 All functions work on one (unbatched) encoded image so they can run inside
 `tf.data.Dataset.map`. Randomness is stateless: pass a `seed` int32 [2]
@@ -28,6 +28,7 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG"
 GIF_MAGIC = b"GIF8"
 BMP_MAGIC = b"BM"
+WEBP_MAGIC = (b"RIFF", b"WEBP")  # At offsets 0 and 8.
 
 PIXEL_RANGES = ("unit", "symmetric")  # [0, 1] or [-1, 1].
 
@@ -38,13 +39,19 @@ def is_jpeg(image_bytes: tf.Tensor) -> tf.Tensor:
 
 
 def is_supported_format(image_bytes: tf.Tensor) -> tf.Tensor:
-  """bool [...]: JPEG, PNG, GIF or BMP magic bytes at the start (elementwise)."""
+  """bool [...]: JPEG, PNG, GIF, BMP or WebP magic bytes (elementwise)."""
+  # The first 12 bytes, zero-padded (`substr` past the end would raise).
+  head = tf.strings.join([tf.strings.substr(image_bytes, 0, 12), b"\0" * 12])
+  webp = tf.logical_and(
+      tf.equal(tf.strings.substr(head, 0, 4), WEBP_MAGIC[0]),
+      tf.equal(tf.strings.substr(head, 8, 4), WEBP_MAGIC[1]))
   return tf.reduce_any(
       tf.stack([
           is_jpeg(image_bytes),
           tf.equal(tf.strings.substr(image_bytes, 0, 4), PNG_MAGIC),
           tf.equal(tf.strings.substr(image_bytes, 0, 4), GIF_MAGIC),
           tf.equal(tf.strings.substr(image_bytes, 0, 2), BMP_MAGIC),
+          webp,
       ], axis=-1), axis=-1)
 
 
@@ -53,7 +60,7 @@ def header_has_zero_size(image_bytes: tf.Tensor) -> tf.Tensor:
 
   Cheap (no decoding): reads the size fields of the header. JPEG headers are
   not parsed here (a JPEG with a zero-sized frame fails to decode and is
-  counted as a decode error); use the record's width/height metadata for that.
+  counted as a decode error).
   Empty strings count as zero-sized.
 
   Only the first `_HEADER_BYTES` bytes are looked at (zero-padded: short
@@ -177,7 +184,7 @@ def decode_crop_resize(image_bytes: tf.Tensor,
   run on whole batches).
 
   Args:
-    image_bytes: string scalar; JPEG, PNG, GIF (first frame) or BMP.
+    image_bytes: string scalar; JPEG, PNG, GIF (first frame), BMP or WebP.
     is_training: random crop + flip if True, central crop otherwise.
     resize_size: shorter side after the (virtual) resize, pixels.
     crop_size: output side, pixels.
@@ -233,7 +240,7 @@ def preprocess_image(image_bytes: tf.Tensor,
   """Decodes and augments one encoded image (`decode_crop_resize`+`normalize`).
 
   Args:
-    image_bytes: string scalar; JPEG, PNG, GIF (first frame) or BMP.
+    image_bytes: string scalar; JPEG, PNG, GIF (first frame), BMP or WebP.
     is_training: random crop + flip if True, central crop otherwise.
     resize_size: shorter side after the (virtual) resize, pixels.
     crop_size: output side, pixels.

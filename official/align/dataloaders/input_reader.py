@@ -29,28 +29,44 @@ Batches are dicts:
   key, text:       string [B], only with `return_text=True`.
 
 Skipped records. Bad records never stop the pipeline; each is counted under
-the first reason of `SKIP_REASONS` that applies:
+the first reason of `skip_counts.SKIP_REASONS` that applies:
+  malformed_record      not a parsable `tf.train.Example` (or a tar sample
+                        that cannot become one).
   missing_feature       the image or caption feature is absent.
   invalid_utf8          the caption is not valid UTF-8.
   empty_caption         the caption is empty or only whitespace.
-  zero_size_image       empty image bytes, zero width/height in the record's
-                        metadata or in a PNG/GIF/BMP header.
-  unknown_image_format  no JPEG/PNG/GIF/BMP magic bytes.
-  decode_error          the bytes fail to decode (truncated or corrupt image,
-                        or an unparsable record).
-Records are numbered (`enumerate`, which also seeds each record's
-augmentation) and parsed by an order-preserving `map`; `ignore_errors()`
-drops unparsable records and leaves gaps in the numbering. Batches of 64
-parsed records then go through the first five checks at once
-(`check_record`, in-graph, vectorised), and a `scan` over these batches counts
-the failed checks and the numbering gaps (as decode errors), drops the failed
+  zero_size_image       empty image bytes, or a PNG/GIF/BMP header declaring a
+                        zero width or height.
+  unknown_image_format  no JPEG/PNG/GIF/BMP/WebP magic bytes.
+  decode_error          the bytes fail to decode (truncated or corrupt image).
+Only the image bytes (the first of `FeatureKeys.image_keys` present) and the
+caption are read; optional metadata (`width`, `height`, `exif`, `url`,
+`status`, ...) is never parsed, whatever its type: the pixels decide the
+image's size.
+
+Every record is either yielded or counted. Each pass over the files ends with
+an end-of-pass marker (`shard_reading`, `mark_pass_end`). Records are numbered
+(`enumerate`, which also seeds each record's augmentation) and parsed by an
+order-preserving `map`; `ignore_errors()` drops unparsable records and leaves
+gaps in the numbering. Batches of 64 parsed records go through the cheap
+checks at once (`check_record`, in-graph, vectorised); a `scan` over them
+counts the failed checks and the gaps (`malformed_record`), drops the failed
 records and numbers the kept ones consecutively. After an order-preserving
-decode `map`, `ignore_errors()` drops the images that fail to decode; each
-output batch adds their count (positions up to its last record minus the
-records decoded so far). A skipped record is therefore counted in the first
-batch whose records come after it (a finite dataset's failures after its last
-good record are not counted). In training the data repeats, and counts keep
-growing across epochs. The counters are per input pipeline: under
+decode `map`, `ignore_errors()` drops the images that fail to decode, leaving
+gaps in that numbering; a last `scan` (`_settle_counts`) counts those gaps
+(`decode_error`) and holds each record back until the next one arrives, so the
+last record of a pass also carries the counts of the records dropped after it.
+`skipped_records` of a batch thus counts every record dropped before its last
+record, plus, if that record ends a pass, the rest of the pass; in training
+the data repeats and the counts keep growing across passes. A pass in which
+no record survives stops iteration with an `InvalidArgumentError` naming the
+file pattern, the records seen and the count per reason (`NO_USABLE_RECORDS`
+in its message): an all-bad input fails within its first pass, never spins.
+A finite pass (`repeat=False`) keeps its last partial batch
+(`drop_remainder=True` is refused there, since it would drop records
+uncounted).
+
+The counters are per input pipeline: under
 `distribute_datasets_from_function`, replicas fed by the same pipeline see
 the same cumulative counter, so take the max over those replicas and sum over
 pipelines (`total_skipped` does it for the usual one-pipeline-per-host case).
@@ -72,50 +88,47 @@ whose page faults add ~1 ms of system time per pair; set
 (before TensorFlow starts) to recycle that memory instead.
 `benchmarks/input_pipeline.py` measures the pipeline.
 """
-import functools
 import json
 import os
 import random as _py_random
+import re
 import tarfile
-from typing import Dict, Optional, Sequence
+from typing import Optional
 
 import gin
-import numpy as np
 import tensorflow as tf
 
 from official.align.dataloaders import image_preprocessing
 from official.align.dataloaders import shard_format
 from official.align.dataloaders import shard_reading
+from official.align.dataloaders import skip_counts
 from official.align.dataloaders import text_preprocessing
 
-SKIP_REASONS = ("missing_feature", "invalid_utf8", "empty_caption",
-                "zero_size_image", "unknown_image_format", "decode_error")
+# Re-exported: the readers' callers know them from here.
+SKIP_REASONS = skip_counts.SKIP_REASONS
+skip_counts_to_dict = skip_counts.skip_counts_to_dict
+total_skipped = skip_counts.total_skipped
+
+_MALFORMED = SKIP_REASONS.index("malformed_record")
 _DECODE_ERROR = SKIP_REASONS.index("decode_error")
 _CHECK_BATCH_SIZE = 64  # Records checked together.
 SHARD_FORMATS = ("tfrecord", "webdataset")
 IMAGE_DTYPES = ("float32", "uint8")
-_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "gif", "bmp", "webp")
+_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp")
+# In the message of the error that ends a pass with no usable record.
+NO_USABLE_RECORDS = "records usable in"
 
 
-def skip_counts_to_dict(counts) -> Dict[str, int]:
-  """int [len(SKIP_REASONS)] -> {reason: count} (for logging)."""
-  counts = np.asarray(counts)
-  return {name: int(c) for name, c in zip(SKIP_REASONS, counts)}
+def no_usable_records(error: Exception) -> Optional[str]:
+  """The one-line message of an all-bad pass, if `error` is one, else None.
 
-
-def total_skipped(per_replica_counts: Sequence) -> np.ndarray:
-  """Totals the `skipped_records` of the local replicas of one host.
-
-  Args:
-    per_replica_counts: the `skipped_records` of each local replica (e.g.
-      `strategy.experimental_local_results(batch["skipped_records"])`), all
-      fed by this host's single input pipeline.
-
-  Returns:
-    int64 [len(SKIP_REASONS)]: the pipeline's cumulative counts (max over the
-    replicas, since they share the pipeline).
+  Iterating a reader over an input in which no record of a pass survives
+  raises `tf.errors.InvalidArgumentError`; this extracts its message, e.g.
+  "0 of 40 records usable in shards/*.tfrecord: malformed_record 40".
   """
-  return np.max(np.stack([np.asarray(c) for c in per_replica_counts]), axis=0)
+  match = re.search(r"\[(0 of \d+ %s .*?)\]" % NO_USABLE_RECORDS,
+                    str(error))
+  return match.group(1) if match else None
 
 
 def list_shards(file_pattern) -> list:
@@ -135,9 +148,11 @@ def iterate_webdataset_tar(path, keys: shard_format.FeatureKeys =
                            shard_format.DEFAULT_KEYS):
   """Yields serialized `tf.train.Example`s from one webdataset tar shard.
 
-  Members `{key}.jpg` (or another image extension), `{key}.txt` and
-  `{key}.json` (img2dataset metadata with `width`/`height`) with the same key
-  form one record; a missing member becomes a missing feature.
+  Members `{key}.jpg` (or another image extension), `{key}.txt` (and any
+  others, such as img2dataset's `{key}.json`, which are not read) with the
+  same key form one record; a missing member becomes a missing feature.
+  Members may come in any order within a sample, as webdataset's `TarWriter`
+  writes them; gzip-compressed tars (`.tar.gz`) are read too.
 
   Args:
     path: the tar file (any `tf.io.gfile` path); bytes or str.
@@ -150,23 +165,10 @@ def iterate_webdataset_tar(path, keys: shard_format.FeatureKeys =
     path = path.decode("utf-8")
 
   def emit(key, parts):
-    width = height = None
-    if "json" in parts:
-      try:
-        meta = json.loads(parts["json"])
-        width, height = meta.get("width"), meta.get("height")
-        width = int(width) if width is not None else None
-        height = int(height) if height is not None else None
-      except (ValueError, TypeError, AttributeError):
-        width = height = None
-    image = None
-    for ext in _IMAGE_EXTENSIONS:
-      if ext in parts:
-        image = parts[ext]
-        break
+    image = next((parts[ext] for ext in _IMAGE_EXTENSIONS if ext in parts),
+                 None)
     return shard_format.make_example(
-        key, image, parts.get("txt"), width, height,
-        keys=keys).SerializeToString()
+        key, image, parts.get("txt"), keys=keys).SerializeToString()
 
   with tf.io.gfile.GFile(path, "rb") as f:
     try:
@@ -198,7 +200,7 @@ def _first(values: tf.RaggedTensor, default) -> tf.Tensor:
 
 
 def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
-                 has_text: tf.Tensor, width, height) -> tf.Tensor:
+                 has_text: tf.Tensor) -> tf.Tensor:
   """Index in SKIP_REASONS of the first cheap check a record fails, or -1.
 
   Elementwise over the leading dimensions [...] (one record, or a batch).
@@ -208,8 +210,6 @@ def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
     text: string [...], caption ("" if absent).
     has_image: bool [...], the image feature is present.
     has_text: bool [...], the caption feature is present.
-    width: int64 [..., (0 or 1)] (dense or ragged), width metadata if present.
-    height: int64 [..., (0 or 1)], height metadata if present.
 
   Returns:
     int32 [...].
@@ -219,21 +219,21 @@ def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
           text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD),
       text)
   blank = tf.strings.regex_full_match(text, r"[\s\p{Z}]*")
-  meta_zero = tf.logical_or(tf.reduce_any(tf.equal(width, 0), axis=-1),
-                            tf.reduce_any(tf.equal(height, 0), axis=-1))
-  zero_size = tf.logical_or(meta_zero,
-                            image_preprocessing.header_has_zero_size(image))
-  unknown = tf.logical_not(image_preprocessing.is_supported_format(image))
   conditions = tf.stack([
+      tf.zeros_like(has_image),  # malformed_record: counted from gaps.
       tf.logical_not(tf.logical_and(has_image, has_text)),
       tf.logical_not(valid_utf8),
       blank,
-      zero_size,
-      unknown,
+      image_preprocessing.header_has_zero_size(image),
+      tf.logical_not(image_preprocessing.is_supported_format(image)),
   ], axis=-1)
   first = tf.argmax(tf.cast(conditions, tf.int32), axis=-1,
                     output_type=tf.int32)
   return tf.where(tf.reduce_any(conditions, axis=-1), first, -1)
+
+
+def _one_hot(reason: int) -> tf.Tensor:
+  return tf.one_hot(reason, len(SKIP_REASONS), dtype=tf.int64)
 
 
 # XLA fuses the cast and the scaling into one pass over the batch (half the
@@ -265,7 +265,7 @@ class InputReader:
                shuffle_buffer_size: int = 10_000,
                cycle_length: int = 8,
                repeat: Optional[bool] = None,
-               drop_remainder: bool = True,
+               drop_remainder: Optional[bool] = None,
                deterministic: bool = False,
                seed: Optional[int] = None,
                return_text: bool = False):
@@ -293,7 +293,8 @@ class InputReader:
       shuffle_buffer_size: records in the shuffle buffer (training).
       cycle_length: shards read concurrently.
       repeat: repeat forever; defaults to `is_training`.
-      drop_remainder: drop the last partial batch (static batch dimension).
+      drop_remainder: static batch dimension; defaults to `repeat`. Refused
+        for a finite pass, whose last records it would drop uncounted.
       deterministic: fixed seed (`seed` or 0) and ordered interleave/maps, so
         two runs give identical batches.
       seed: shuffle/augmentation seed; random if None and not deterministic.
@@ -313,6 +314,9 @@ class InputReader:
         raise ValueError("Pass either `tokenizer` or `vocab_file`.")
       tokenizer = text_preprocessing.TextTokenizer(
           vocab_file, seq_length=seq_length, lower_case=lower_case)
+    # Named in errors (unquoted: tf.debugging.Assert escapes quotes).
+    self._pattern_text = (file_pattern if isinstance(file_pattern, str)
+                          else ",".join(map(str, file_pattern)))
     self._files = list_shards(file_pattern)
     self._global_batch_size = global_batch_size
     self._is_training = is_training
@@ -327,6 +331,13 @@ class InputReader:
     self._shuffle_buffer_size = shuffle_buffer_size
     self._cycle_length = cycle_length
     self._repeat = is_training if repeat is None else repeat
+    if drop_remainder is None:
+      drop_remainder = self._repeat
+    if drop_remainder and not self._repeat:
+      raise ValueError(
+          "drop_remainder=True with a finite pass (repeat=False) would drop "
+          "the last records of the pass uncounted; use drop_remainder=False "
+          "(the last batch may be smaller) or repeat=True.")
     self._drop_remainder = drop_remainder
     self._deterministic = deterministic
     if seed is None:
@@ -357,36 +368,40 @@ class InputReader:
           args=(filename,))
     return read
 
-  def _parse(self, index, serialized):
-    """Number, record -> (number, dict of 1-D features); raises if unparsable."""
-    keys = self._keys
-    spec = {
-        keys.image: tf.io.RaggedFeature(tf.string),
-        keys.text: tf.io.RaggedFeature(tf.string),
-        keys.key: tf.io.RaggedFeature(tf.string),
-        keys.width: tf.io.RaggedFeature(tf.int64),
-        keys.height: tf.io.RaggedFeature(tf.int64),
-    }
-    return index, tf.io.parse_single_example(serialized, spec)
+  def _parse(self, index, record):
+    """Number, (record, end_of_pass) -> (number, features, end_of_pass).
 
-  def _check_batch(self, index, parsed):
+    Raises (and is dropped by `ignore_errors`) if the record is unparsable.
+
+    Only the image and caption features (and the key) are parsed: optional
+    metadata of any type never makes a record unparsable.
+    """
+    keys = self._keys
+    spec = {k: tf.io.RaggedFeature(tf.string)
+            for k in keys.image_keys + (keys.text, keys.key)}
+    serialized, end_of_pass = record
+    return index, tf.io.parse_single_example(serialized, spec), end_of_pass
+
+  def _check_batch(self, index, parsed, end_of_pass):
     """Ragged batch of parsed records -> dict of [n] `reason`, `image_bytes`..."""
     keys = self._keys
-    image = _first(parsed[keys.image], b"")
+    # The first image feature present, per record.
+    images = tf.concat([parsed[k] for k in keys.image_keys], axis=1)
+    image = _first(images, b"")
     text = _first(parsed[keys.text], b"")
-    reason = check_record(image, text,
-                          parsed[keys.image].row_lengths() > 0,
-                          parsed[keys.text].row_lengths() > 0,
-                          parsed[keys.width], parsed[keys.height])
+    reason = check_record(image, text, images.row_lengths() > 0,
+                          parsed[keys.text].row_lengths() > 0)
+    reason = tf.where(end_of_pass, -1, reason)  # Markers always go on.
     return {"index": index, "reason": reason, "image_bytes": image,
-            "text": text, "key": _first(parsed[keys.key], b"")}
+            "text": text, "key": _first(parsed[keys.key], b""),
+            "end_of_pass": end_of_pass}
 
   @staticmethod
   def _count_batch(state, batch):
     """`scan` step over checked batches: counts, keeps the good records.
 
     Counts each failed check, and each gap in the record numbering (a record
-    that failed to parse) as a decode error; numbers the kept records
+    that failed to parse) as a malformed record; numbers the kept records
     consecutively (`position`) so decode failures leave gaps too.
 
     Args:
@@ -395,22 +410,22 @@ class InputReader:
       batch: dict of [n] tensors from `_check_batch`.
 
     Returns:
-      The new state and the kept records, each with its cumulative
-      `skipped_records` [len(SKIP_REASONS)] and its `position`.
+      The new state and the kept records (end-of-pass markers included), each
+      with its cumulative `skipped_records` [len(SKIP_REASONS)] and its
+      `position`.
     """
     counts, last_index, kept = state
     index, reason = batch["index"], batch["reason"]
-    num_reasons = len(SKIP_REASONS)
     gaps = index - tf.concat([[last_index], index[:-1]], 0) - 1
     per_record = (
         tf.cast(reason >= 0, tf.int64)[:, None] *
-        tf.one_hot(tf.maximum(reason, 0), num_reasons, dtype=tf.int64) +
-        gaps[:, None] * tf.one_hot(_DECODE_ERROR, num_reasons, dtype=tf.int64))
+        tf.one_hot(tf.maximum(reason, 0), len(SKIP_REASONS), dtype=tf.int64) +
+        gaps[:, None] * _one_hot(_MALFORMED))
     cumulative = counts + tf.cumsum(per_record, axis=0)
     good = reason < 0
     position = kept + tf.cumsum(tf.cast(good, tf.int64)) - 1
     out = {k: tf.boolean_mask(batch[k], good)
-           for k in ("index", "image_bytes", "text", "key")}
+           for k in ("index", "image_bytes", "text", "key", "end_of_pass")}
     out["skipped_records"] = tf.boolean_mask(cumulative, good)
     out["position"] = tf.boolean_mask(position, good)
     state = (cumulative[-1], index[-1], position[-1] + 1)
@@ -422,32 +437,85 @@ class InputReader:
         tf.constant(self._seed % (2**31), tf.int32),
         tf.cast(element["index"] % (2**31), tf.int32)
     ])
-    image = image_preprocessing.decode_crop_resize(
-        element["image_bytes"],
-        is_training=self._is_training,
-        resize_size=self._resize_size,
-        crop_size=self._image_size,
-        random_flip=self._random_flip,
-        seed=seed)
-    return {"position": element["position"], "image": image,
-            "text": element["text"], "key": element["key"],
-            "skipped_records": element["skipped_records"]}
+    shape = [self._image_size, self._image_size, 3]
+    image = tf.cond(
+        element["end_of_pass"], lambda: tf.zeros(shape, tf.uint8),
+        lambda: image_preprocessing.decode_crop_resize(
+            element["image_bytes"],
+            is_training=self._is_training,
+            resize_size=self._resize_size,
+            crop_size=self._image_size,
+            random_flip=self._random_flip,
+            seed=seed))
+    return {k: element[k] for k in ("index", "position", "text", "key",
+                                    "skipped_records", "end_of_pass")
+            } | {"image": image}
 
-  def _finish_batch(self, batch_size, batch_number, batch):
-    """Adds the decode errors to the counts, tokenizes, normalizes."""
-    # Every batch but the last is full, so `decoded` records came out of the
-    # decoder up to here; the others up to the last position failed.
-    decoded = (batch_number * batch_size +
-               tf.shape(batch["position"], out_type=tf.int64)[0])
-    decode_errors = batch["position"][-1] + 1 - decoded
+  def _no_usable_records(self, records, counts):
+    """The message of a pass with no usable record (string scalar)."""
+    names = tf.constant(SKIP_REASONS)
+    items = tf.strings.join([names, tf.strings.as_string(counts)], " ")
+    return tf.strings.join([
+        "0 of ", tf.strings.as_string(records),
+        f" {NO_USABLE_RECORDS} {self._pattern_text}: ",
+        tf.strings.reduce_join(tf.boolean_mask(items, counts > 0),
+                               separator=", ")])
+
+  def _settle_counts(self, state, element):
+    """`scan` step after decoding: final counts, one record held back.
+
+    Counts the decode failures (gaps in `position`), emits the previous
+    record (with the counts up to the next record if that is the end of the
+    pass), and raises at the end of a pass in which no record survived.
+
+    Args:
+      state: (previous element, has previous, elements seen, records kept
+        this pass, counts at the start of this pass, index of the previous
+        end-of-pass marker).
+      element: one decoded record or end-of-pass marker.
+
+    Returns:
+      The new state and (previous element, valid) for `filter`.
+    """
+    prev, has_prev, seen, pass_kept, pass_counts, pass_start = state
+    end = element["end_of_pass"]
+    counts = element["skipped_records"] + (
+        element["position"] - seen) * _one_hot(_DECODE_ERROR)
+    out = dict(prev)
+    out["skipped_records"] = tf.where(end, counts, prev["skipped_records"])
+    records = element["index"] - pass_start - 1
+    check = tf.debugging.Assert(
+        tf.logical_or(tf.logical_not(end), pass_kept > 0),
+        [self._no_usable_records(records, counts - pass_counts)])
+    with tf.control_dependencies([check]):
+      valid = tf.identity(has_prev)
+    current = dict(element, skipped_records=counts)
+    state = (current, tf.logical_not(end), seen + 1,
+             tf.where(end, tf.constant(0, tf.int64), pass_kept + 1),
+             tf.where(end, counts, pass_counts),
+             tf.where(end, element["index"], pass_start))
+    return state, (out, valid)
+
+  def _settle_initial_state(self):
+    size = self._image_size
+    empty = {"index": tf.constant(0, tf.int64),
+             "position": tf.constant(0, tf.int64),
+             "text": tf.constant(b""), "key": tf.constant(b""),
+             "skipped_records": tf.zeros([len(SKIP_REASONS)], tf.int64),
+             "end_of_pass": tf.constant(False),
+             "image": tf.zeros([size, size, 3], tf.uint8)}
+    zero = tf.constant(0, tf.int64)
+    return (empty, tf.constant(False), zero, zero,
+            tf.zeros([len(SKIP_REASONS)], tf.int64), tf.constant(-1, tf.int64))
+
+  def _finish_batch(self, batch, unused_valid):
+    """Tokenizes, normalizes; the batch's counts are its last record's."""
     image = batch["image"]
     if self._image_dtype == "float32":
       image = _normalize_fused(image, self._pixel_range)
     out = {"image": image}
     out.update(self._tokenizer(batch["text"]))
-    out["skipped_records"] = batch["skipped_records"][-1] + (
-        decode_errors * tf.one_hot(_DECODE_ERROR, len(SKIP_REASONS),
-                                   dtype=tf.int64))
+    out["skipped_records"] = batch["skipped_records"][-1]
     if self._return_text:
       out["key"] = batch["key"]
       out["text"] = batch["text"]
@@ -466,9 +534,10 @@ class InputReader:
         is_training=self._is_training, repeat=self._repeat,
         shuffle_buffer_size=self._shuffle_buffer_size,
         cycle_length=self._cycle_length, deterministic=self._deterministic,
-        seed=self._seed)
-    ds = ds.enumerate()  # Seeds the augmentation; gaps count parse errors.
-    # Maps up to the `scan`s keep the order: the counts rely on it.
+        seed=self._seed, mark_pass_end=True)
+    # Numbers seed the augmentation; their gaps count unparsable records.
+    ds = ds.enumerate()
+    # Every map up to the last `scan` keeps the order: the counts rely on it.
     ds = ds.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     ds = ds.ignore_errors()
@@ -484,11 +553,11 @@ class InputReader:
     ds = ds.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     ds = ds.ignore_errors()
+    ds = ds.scan(self._settle_initial_state(), self._settle_counts)
+    ds = ds.filter(lambda element, valid: valid)
     ds = ds.batch(batch_size, drop_remainder=self._drop_remainder)
-    ds = ds.enumerate()
-    ds = ds.map(functools.partial(self._finish_batch, batch_size),
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=self._deterministic)
+    ds = ds.map(self._finish_batch, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = self._deterministic

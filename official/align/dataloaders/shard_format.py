@@ -1,12 +1,17 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
 """The img2dataset TFRecord record format: one `tf.train.Example` per pair.
 
-img2dataset (`--output_format tfrecord`) writes bytes features `jpg` (encoded
-image), `txt` (caption, UTF-8), `key`, and int64 metadata such as `width`,
-`height`. Every reader and writer in this project goes through these names;
-readers take them as arguments so other corpora's keys can be used.
+img2dataset (`--output_format tfrecord`) writes bytes features `jpg` (the
+encoded image; named after `--encode_format`, so also `png` or `webp`), `txt`
+(caption, UTF-8), `key`, and metadata such as `width`, `height`, `exif`,
+`url`, `status`. The metadata's types vary: with `--disable_all_reencoding`
+img2dataset writes `width`/`height` as empty bytes, not int64, so readers
+never depend on it. Every reader and writer in this project goes through
+these names; readers take them as arguments so other corpora's keys can be
+used.
 """
 import dataclasses
+from typing import Tuple
 
 import tensorflow as tf
 
@@ -15,10 +20,18 @@ import tensorflow as tf
 class FeatureKeys:
   """Names of the features of one image/alt-text record."""
   image: str = "jpg"
+  # Other image feature names tried, in order, when `image` is absent.
+  image_alternatives: Tuple[str, ...] = ("png", "webp", "jpeg", "gif", "bmp")
   text: str = "txt"
   key: str = "key"
   width: str = "width"
   height: str = "height"
+
+  @property
+  def image_keys(self) -> Tuple[str, ...]:
+    """`image`, then the alternatives (the first present holds the image)."""
+    return (self.image,) + tuple(
+        k for k in self.image_alternatives if k != self.image)
 
 
 DEFAULT_KEYS = FeatureKeys()

@@ -16,6 +16,10 @@ The file-level part of the ALIGN and transfer readers (`input_reader`,
   records (a buffer of `shuffle_buffer_size`, seed `seed + 1`).
 * `cycle_length` files are read at once (`interleave`, one record from each
   in turn); `deterministic=False` lets a faster file go first.
+* Repeating repeats whole passes: each pass reads every file once, its record
+  shuffle buffer drains at the pass's end, and with `mark_pass_end` an
+  end-of-pass marker follows each pass (so a reader can tell "this pass is
+  over" from "no record has come yet").
 """
 from typing import Callable, Optional, Sequence, Tuple
 
@@ -44,7 +48,8 @@ def read_sharded_records(
     shuffle_buffer_size: int,
     cycle_length: int,
     deterministic: bool,
-    seed: int) -> tf.data.Dataset:
+    seed: int,
+    mark_pass_end: bool = False) -> tf.data.Dataset:
   """The serialized records of this input pipeline (module docstring).
 
   Args:
@@ -58,9 +63,13 @@ def read_sharded_records(
     cycle_length: files read concurrently.
     deterministic: ordered interleave.
     seed: file shuffle seed (`seed + 1` for the records).
+    mark_pass_end: yield `(record, end_of_pass)` pairs, `end_of_pass` a bool
+      scalar: False for every record, True for one `(b"", True)` marker after
+      each pass.
 
   Returns:
-    A dataset of whatever `read_fn` yields (tf.string [] records).
+    A dataset of whatever `read_fn` yields (tf.string [] records), or of
+    `(record, end_of_pass)` pairs with `mark_pass_end`.
 
   Raises:
     ValueError: `files` is empty.
@@ -76,8 +85,6 @@ def read_sharded_records(
   if is_training:
     filenames = filenames.shuffle(len(files), seed=seed,
                                   reshuffle_each_iteration=True)
-  if repeat:
-    filenames = filenames.repeat()
   ds = filenames.interleave(
       read_fn, cycle_length=cycle_length, block_length=1,
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
@@ -87,4 +94,9 @@ def read_sharded_records(
   if is_training:
     ds = ds.shuffle(shuffle_buffer_size, seed=seed + 1,
                     reshuffle_each_iteration=True)
+  if mark_pass_end:
+    ds = ds.map(lambda record: (record, False)).concatenate(
+        tf.data.Dataset.from_tensors((tf.constant(b""), True)))
+  if repeat:
+    ds = ds.repeat()
   return ds
