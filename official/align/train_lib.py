@@ -46,6 +46,7 @@ from official.align import optimization
 from official.align import run_dir_config
 from official.align import towers
 from official.align.dataloaders import input_reader
+from official.align.dataloaders import skip_counts
 from official.align.evaluation import demo_world_eval
 from official.align.modeling import align_model
 
@@ -78,7 +79,8 @@ class TrainConfig:
     max_checkpoints_to_keep: checkpoints kept by the manager.
     checkpoint_data_iterator: also checkpoint the input iterator's position
       (needs a checkpointable pipeline, e.g. TFRecord shards; webdataset
-      tars are read by a Python generator, which is not).
+      tars are read by a Python generator, which is not: with them the
+      iterator is left out of checkpoints, with a warning).
     eval_file_pattern: eval split shards with labels, or None for no eval.
     eval_labels_file: the demo world's eval_labels.json (zero-shot labels).
     eval_interval: steps between zero-shot evaluations, and one at the end
@@ -542,14 +544,21 @@ def _train(model_dir, strategy, config: TrainConfig,
   if latest:
     checkpoint_compat.check_checkpoint_fits_model(latest, model)
   checkpoint_compat.check_vocabulary_fits_model(config.vocab_file, model)
-  iterator = iter(strategy.distribute_datasets_from_function(
-      task.build_inputs(config)))
+  inputs = task.build_inputs(config)
+  iterator = iter(strategy.distribute_datasets_from_function(inputs))
 
   work_dir = _worker_dir(model_dir, strategy)
   tf.io.gfile.makedirs(work_dir)
   trackables = dict(model=model, optimizer=optimizer)
   if config.checkpoint_data_iterator:
-    if isinstance(iterator, tf.__internal__.tracking.Trackable):
+    if not getattr(inputs, "checkpointable", True):
+      # E.g. webdataset tars, read by a Python generator: saving its
+      # iterator fails ("PyFunc is stateful") at the first checkpoint.
+      logging.warning("The input pipeline (%s) cannot be checkpointed: "
+                      "checkpoints hold the model and optimizer only, and a "
+                      "resumed run restarts the input pipeline with a fresh "
+                      "shuffle.", type(inputs).__name__)
+    elif isinstance(iterator, tf.__internal__.tracking.Trackable):
       trackables["data_iterator"] = iterator
     else:  # MultiWorkerMirroredStrategy's iterator is not checkpointable.
       logging.warning("The %s input iterator cannot be checkpointed: a "
@@ -616,6 +625,14 @@ def _train(model_dir, strategy, config: TrainConfig,
   last = {"loss": float("nan")}
   eval_metrics = None
   preempted = False
+  # This host's share of each global batch (its pipeline's records read).
+  try:
+    local_replicas = len(strategy.extended.worker_devices)
+  except RuntimeError:  # The default strategy: this host's one device.
+    local_replicas = strategy.num_replicas_in_sync
+  host_batch = (config.global_batch_size * local_replicas //
+                strategy.num_replicas_in_sync)
+  skip_monitor, first_step = skip_counts.SkipMonitor(), step
   while step < config.train_steps and not preemption.requested:
     to_boundary = min(b - step % b for b in boundaries)
     num_steps = min(config.steps_per_execution, to_boundary,
@@ -640,6 +657,8 @@ def _train(model_dir, strategy, config: TrainConfig,
       examples_per_second = (interval_steps * config.global_batch_size /
                              elapsed)
       eta = (config.train_steps - step) * elapsed / interval_steps
+      skip_monitor.update(out["skipped_records"].numpy(),
+                          (step - first_step) * host_batch)
       skipped = input_reader.skip_counts_to_dict(
           out["skipped_records"].numpy())
       learning_rate = _current_learning_rate(optimizer)
@@ -668,6 +687,7 @@ def _train(model_dir, strategy, config: TrainConfig,
     save(force=step >= config.train_steps or preemption.requested)
     if config.eval_interval and step % config.eval_interval == 0:
       eval_metrics = evaluate()
+  skip_monitor.finish()
   preempted = preemption.requested and step < config.train_steps
   if preemption.requested:
     save(force=True)

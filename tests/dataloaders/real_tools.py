@@ -63,8 +63,7 @@ def _images() -> Dict[str, tuple]:
       "zero_bytes": ("empty.jpg", b"", "zero_size_image"),
       "html": ("page.jpg", b"<html><body>404 Not Found</body></html>",
                "unknown_image_format"),
-      "webp": ("modern.webp", _encode(_photo(40, 30, 7), "WEBP"),
-               "unknown_image_format"),
+      "webp": ("modern.webp", _encode(_photo(40, 30, 7), "WEBP"), None),
   }
 
 

@@ -255,3 +255,58 @@ def test_nan_loss_stops_with_step_and_no_checkpoint(workdir, tmp_path):
     gin.clear_config()
   assert tf.train.latest_checkpoint(
       os.path.join(model_dir, "checkpoints")) is None
+
+
+def _write_webdataset_shards(workdir):
+  """The world's training pairs as tar shards written by webdataset."""
+  import webdataset as wds  # pylint: disable=import-outside-toplevel
+  world = os.path.join(workdir, "world")
+  out = os.path.join(workdir, "wds")
+  os.makedirs(out, exist_ok=True)
+  records = tf.data.TFRecordDataset(
+      sorted(glob.glob(os.path.join(world, "train-*.tfrecord"))))
+  with wds.ShardWriter(os.path.join(out, "train-%03d.tar"), maxcount=64,
+                       verbose=0) as sink:
+    for i, raw in enumerate(records.as_numpy_iterator()):
+      feature = tf.train.Example.FromString(raw).features.feature
+      sink.write({"__key__": f"{i:06d}",
+                  "jpg": feature["jpg"].bytes_list.value[0],
+                  "txt": feature["txt"].bytes_list.value[0].decode(),
+                  "json": {"key": i}})
+  return os.path.join(out, "train-*.tar")
+
+
+def test_webdataset_training_checkpoints_takes_sigterm_and_resumes(
+    workdir, tmp_path):
+  pattern = _write_webdataset_shards(workdir)
+  model_dir = str(tmp_path / "wds_run")
+  ckpt_dir = os.path.join(model_dir, "checkpoints")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  wds_bindings = [f"TrainConfig.train_file_pattern = '{pattern}'",
+                  "InputReader.shard_format_name = 'webdataset'",
+                  "TrainConfig.steps_per_execution = 1"]
+  # Past two checkpoints (steps 4 and 8), then SIGTERM.
+  proc = subprocess.Popen(
+      _train_cmd(workdir, model_dir,
+                 wds_bindings + ["TrainConfig.train_steps = 1000"]),
+      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  _wait_for(lambda: (tf.train.latest_checkpoint(ckpt_dir) or "").endswith(
+      "ckpt-8"), proc)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=240)
+  assert proc.returncode == 0, err[-3000:]
+  assert "cannot be checkpointed" in err
+  stopped_at = int(tf.train.latest_checkpoint(ckpt_dir).rsplit("-", 1)[1])
+  assert f"Done at step {stopped_at} (preempted: True)" in err
+  assert stopped_at >= 8
+  # Resume to the end.
+  result = subprocess.run(
+      _train_cmd(workdir, model_dir,
+                 wds_bindings + [f"TrainConfig.train_steps = {stopped_at + 4}"]),
+      env=env, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f"at step {stopped_at}." in result.stderr  # "Restored ... at step".
+  final = tf.train.latest_checkpoint(ckpt_dir)
+  assert final.endswith(f"ckpt-{stopped_at + 4}")
+  assert not any("data_iterator" in k for k in
+                 tf.train.load_checkpoint(final).get_variable_to_shape_map())

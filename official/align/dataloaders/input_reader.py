@@ -346,6 +346,12 @@ class InputReader:
     self._return_text = return_text
 
   @property
+  def checkpointable(self) -> bool:
+    """Can the iterator go into a checkpoint? Not over webdataset tars, read
+    by a Python generator (`tf.data.Dataset.from_generator`)."""
+    return self._shard_format != "webdataset"
+
+  @property
   def tokenizer(self) -> text_preprocessing.TextTokenizer:
     return self._tokenizer
 
