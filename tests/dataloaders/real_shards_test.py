@@ -157,3 +157,25 @@ def test_webdataset_writer_shards(corpus, suffix):
   assert sorted(texts) == [b"a blue square", b"a red circle", b"blue"]
   assert counts == dict({r: 0 for r in skip_counts.SKIP_REASONS},
                         missing_feature=1, empty_caption=1)
+
+
+@pytest.mark.parametrize("fmt,reencode", MODES)
+def test_search_collection_reads_img2dataset_shards(corpus, fmt, reencode):
+  """`search build`'s reader: every record an item or a counted skip."""
+  from official.align.search import collection  # pylint: disable=import-outside-toplevel
+  outputs, rows, _ = corpus
+  directory = outputs[(fmt, reencode)]
+  written = _raw_records(directory, fmt)
+  ext = "tfrecord" if fmt == "tfrecord" else "tar"
+  files, detected = collection.list_collection(
+      os.path.join(directory, f"*.{ext}"))
+  assert detected == fmt
+  skipped = collection.SkipCounter()
+  items = list(collection.iterate_items(files, fmt, skipped))
+  # The collection checks images only (captions are not indexed); decoding
+  # happens when embedding.
+  expected = collections.Counter(
+      rows[url].image_reason for url, _ in written
+      if not reencode and rows[url].image_reason not in (None, "decode_error"))
+  assert dict(skipped) == dict(expected)
+  assert len(items) + sum(skipped.values()) == len(written)

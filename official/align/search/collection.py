@@ -30,8 +30,6 @@ from official.align.dataloaders import shard_format
 COLLECTION_FORMATS = ("auto", "files", "tfrecord", "webdataset")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 
-_OTHER_MAGICS = (image_preprocessing.PNG_MAGIC, image_preprocessing.GIF_MAGIC,
-                 image_preprocessing.BMP_MAGIC)
 
 Batch = Tuple[List[str], List[bytes]]
 
@@ -45,7 +43,7 @@ def detect_format(files: List[str]) -> str:
   names = [os.path.basename(f).lower() for f in files]
   if all(".tfrecord" in n for n in names):
     return "tfrecord"
-  if all(n.endswith(".tar") for n in names):
+  if all(n.endswith((".tar", ".tar.gz")) for n in names):
     return "webdataset"
   return "files"
 
@@ -56,7 +54,7 @@ def _image_problem(image: bytes) -> Optional[str]:
     return "zero_size_image"
   if image.startswith(image_preprocessing.JPEG_MAGIC):
     return None  # JPEG headers are checked by decoding.
-  if not image.startswith(_OTHER_MAGICS):
+  if not bool(image_preprocessing.is_supported_format(tf.constant(image))):
     return "unknown_image_format"
   if bool(image_preprocessing.header_has_zero_size(tf.constant(image))):
     return "zero_size_image"
@@ -70,10 +68,12 @@ def _parse_records(records, name: str, skipped: SkipCounter,
     try:
       example = tf.train.Example.FromString(serialized)
     except Exception:  # pylint: disable=broad-except  (protobuf DecodeError)
-      skipped["decode_error"] += 1
+      skipped["malformed_record"] += 1
       continue
     feature = example.features.feature
-    images = feature[keys.image].bytes_list.value if keys.image in feature else []
+    # The first image feature present (img2dataset names it after the format).
+    images = next((feature[k].bytes_list.value for k in keys.image_keys
+                   if k in feature and feature[k].bytes_list.value), [])
     if not images:
       skipped["missing_feature"] += 1
       continue
