@@ -28,7 +28,7 @@ demo: $(STAMP)
 	    --export_dir=runs/demo/export --overwrite
 
 test: $(TEST_STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -n 2 --dist loadgroup --durations=15 tests
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -rs -n 2 --dist loadgroup --durations=15 tests
 
 bench: $(TEST_STAMP)
 	$(PY) -m benchmarks.run_all
