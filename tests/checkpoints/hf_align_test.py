@@ -287,3 +287,27 @@ def test_align_base_defaults_give_the_b7_bert_base_config():
                "InputReader.pixel_range = 'symmetric'",
                "TrainConfig.vocab_file = '/v/vocab.txt'"):
     assert line in text.splitlines()
+
+
+def test_failed_replace_keeps_the_old_conversion(snapshot, converted,
+                                                 monkeypatch):
+  model_dir, checkpoint = converted
+  parent = os.path.dirname(model_dir)
+  before = sorted(os.listdir(parent))
+  index = open(checkpoint + ".index", "rb").read()
+  rename = tf.io.gfile.rename
+
+  def failing_rename(src, dst, overwrite=False):
+    if ".tmp-" in os.path.basename(src.rstrip("/")):  # The new output in.
+      raise tf.errors.ResourceExhaustedError(None, None, "simulated disk full")
+    return rename(src, dst, overwrite)
+
+  monkeypatch.setattr(tf.io.gfile, "rename", failing_rename)
+  with pytest.raises(tf.errors.ResourceExhaustedError, match="disk full"):
+    hf_align.convert(snapshot[0], model_dir, overwrite=True)
+  monkeypatch.undo()
+  assert sorted(os.listdir(parent)) == before  # No staged or set-aside dir.
+  with open(checkpoint + ".index", "rb") as f:
+    assert f.read() == index
+  assert tf.train.latest_checkpoint(
+      os.path.join(model_dir, train_lib.CHECKPOINT_SUBDIR)) == checkpoint

@@ -324,3 +324,33 @@ def test_text_module_builds_model_garden_preprocessor(tmp_path):
   preprocessor = text_module.build_text_preprocessor(str(vocab), 4, True)
   ids = preprocessor(tf.constant(["Hi hi hi"]))["input_word_ids"]
   np.testing.assert_array_equal(ids, [[2, 5, 5, 3]])
+
+
+def _failing_final_rename(monkeypatch):
+  """Makes moving a staged output (`*.tmp-*`) into place fail, as a full
+  disk would; the rollback's renames still work."""
+  rename = tf.io.gfile.rename
+
+  def failing_rename(src, dst, overwrite=False):
+    if ".tmp-" in os.path.basename(src.rstrip("/")):
+      raise tf.errors.ResourceExhaustedError(None, None, "simulated disk full")
+    return rename(src, dst, overwrite)
+
+  monkeypatch.setattr(tf.io.gfile, "rename", failing_rename)
+
+
+def test_failed_replace_keeps_the_old_export(exported, monkeypatch):
+  export_dir = exported["export_dir"]
+  parent = os.path.dirname(export_dir)
+  before = sorted(os.listdir(parent))
+  files = {name: open(os.path.join(export_dir, name, "saved_model.pb"),
+                      "rb").read()
+           for name in ("image_encoder", "text_encoder", "text_preprocessor")}
+  _failing_final_rename(monkeypatch)
+  with pytest.raises(tf.errors.ResourceExhaustedError, match="disk full"):
+    export_lib.export(exported["model_dir"], export_dir, overwrite=True)
+  monkeypatch.undo()
+  assert sorted(os.listdir(parent)) == before  # No staged or set-aside dir.
+  for name, data in files.items():
+    with open(os.path.join(export_dir, name, "saved_model.pb"), "rb") as f:
+      assert f.read() == data, name
