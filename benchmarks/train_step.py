@@ -2,7 +2,7 @@
 r"""Training throughput (pairs/s) of the reference model, three ways.
 
   ours:          our `AlignModel` through the real training path:
-                 `train_lib.make_train_loop` + `make_step_fn` (the model's
+                 `steps.make_train_loop` + `make_step_fn` (the model's
                  cross-replica `train_step`) under the default strategy,
                  LAMB from `optimization.build_optimizer`, a batch held in
                  memory (`tf.data.Dataset.from_tensors(...).repeat()`), and
@@ -35,7 +35,8 @@ from benchmarks import reference
 from benchmarks import results as results_lib
 from official.align import losses
 from official.align import optimization
-from official.align import train_lib
+from official.align.runtime import trainer
+from official.align.runtime import steps
 from official.align.dataloaders import input_reader
 from official.align.modeling import align_model
 
@@ -56,14 +57,14 @@ def make_ours_step(batch: Dict[str, np.ndarray]) -> Callable[[], float]:
   dataset = tf.data.Dataset.from_tensors(_dataset_batch(batch)).repeat()
   iterator = iter(strategy.distribute_datasets_from_function(
       lambda _: dataset))
-  train_loop = train_lib.make_train_loop(
-      strategy, model, train_lib.make_step_fn(model, config.nan_policy),
+  train_loop = steps.make_train_loop(
+      strategy, model, steps.make_step_fn(model, config.nan_policy),
       config.jit_compile)
   num_steps = tf.constant(config.steps_per_execution)
 
   def step():
     out = train_loop(iterator, num_steps)
-    # What `train_lib._train` reads back after every call.
+    # What `trainer._train` reads back after every call.
     int(optimizer.iterations.numpy())
     int(out["first_nonfinite_step"])
     return float(out["step_loss"]) / config.steps_per_execution

@@ -20,7 +20,10 @@ import tensorflow as tf
 import torch
 import transformers
 
-from official.align import train_lib
+from official.align import gin_utils
+from official.align import preprocessing as preprocessing_lib
+from official.align import run_dir
+from official.align.tasks import align_task
 from official.align.checkpoints import hf_align
 from official.align.modeling import align_model
 from official.align.serving import export_lib
@@ -145,17 +148,19 @@ def test_converted_model_matches_transformers(snapshot, converted):
   model_dir, checkpoint = converted
   assert checkpoint == os.path.join(model_dir, "checkpoints", "ckpt-0")
   assert sorted(os.listdir(model_dir)) == [
-      "checkpoints", "operative_config.gin", "vocab.txt"]
+      "checkpoints", "operative_config.gin", "preprocessing.json",
+      "vocab.txt"]
   # As train.py starts fine-tuning from it: operative config +
   # AlignTask.init_checkpoint (every model variable must match).
   with gin.unlock_config():
     gin.clear_config()
-  train_lib.parse_gin([os.path.join(model_dir, "operative_config.gin")], [])
-  serving = export_lib.serving_config_from_gin()
+  gin_utils.parse_gin([os.path.join(model_dir, "operative_config.gin")], [])
+  serving = preprocessing_lib.Preprocessing()  # As the parsed config says.
+  assert serving == run_dir.read_preprocessing(model_dir)
   assert (serving.seq_length, serving.lower_case, serving.image_size,
           serving.resize_size, serving.pixel_range) == (
               SEQ_LENGTH, True, IMAGE_SIZE, IMAGE_SIZE, "symmetric")
-  model = train_lib.AlignTask(init_checkpoint=model_dir).build_model()
+  model = align_task.AlignTask(init_checkpoint=model_dir).build_model()
   image, text = _our_embeddings(model, reference)
   logits = text @ image.T / float(model.temperature.numpy())
   assert _max_diff(image, reference["image"]) <= TOLERANCE
@@ -275,7 +280,9 @@ def test_align_base_defaults_give_the_b7_bert_base_config():
             "text": dict(hf_align.HF_TEXT_DEFAULTS),
             "align": dict(hf_align.HF_ALIGN_DEFAULTS)}
   hf_align.check_architecture(config)
-  preprocessing = hf_align.Preprocessing(64, True, 289, 289, "symmetric")
+  preprocessing = preprocessing_lib.Preprocessing(
+      seq_length=64, lower_case=True, image_size=289, resize_size=289,
+      pixel_range="symmetric")
   text = hf_align.operative_config(config, preprocessing, "/v/vocab.txt")
   for line in ("ImageEncoder.model_id = 'b7'", "ImageEncoder.embed_dim = None",
                "ImageEncoder.padding = 'explicit'",
@@ -283,7 +290,7 @@ def test_align_base_defaults_give_the_b7_bert_base_config():
                "TextEncoder.embed_dim = 640", "TextEncoder.vocab_size = 30522",
                "TextEncoder.num_layers = 12",
                "TextEncoder.max_sequence_length = 512",
-               "InputReader.image_size = 289",
-               "InputReader.pixel_range = 'symmetric'",
-               "TrainConfig.vocab_file = '/v/vocab.txt'"):
+               "Preprocessing.image_size = 289",
+               "Preprocessing.pixel_range = 'symmetric'",
+               "Preprocessing.vocab_file = '/v/vocab.txt'"):
     assert line in text.splitlines()

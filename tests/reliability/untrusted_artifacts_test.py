@@ -2,7 +2,7 @@
 
 Issue 20, row by row, through the public entry points: search indexes
 (`SearchIndex.load`, the search CLI), run-dir gin configs (`train.py`,
-`export_lib.export`, `embedders.from_model_dir`), export bindings
+`export_lib.export`, `loaders.from_model_dir`), export bindings
 (`export_tfhub.py`), Hugging Face snapshots (`hf_align.convert`,
 `convert_hf_checkpoint.py`), Karpathy JSON (`karpathy.load_karpathy`,
 `retrieval_eval`) and replacing an output (`SearchIndex.save`). Payloads
@@ -22,7 +22,7 @@ import pytest
 
 from official.align import run_dir_config
 from official.align.checkpoints import hf_align
-from official.align.evaluation import embedders
+from official.align.inference import loaders
 from official.align.evaluation import karpathy
 from official.align.search import __main__ as search_cli
 from official.align.search import index as index_lib
@@ -68,7 +68,7 @@ def _tiny_model_dir(root, name="model") -> str:
   with open(vocab, "w") as f:
     f.write("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\n")
   with open(os.path.join(model_dir, export_lib.OPERATIVE_CONFIG), "w") as f:
-    f.write(config + f"\nTrainConfig.vocab_file = '{vocab}'\n")
+    f.write(config + f"\nPreprocessing.vocab_file = '{vocab}'\n")
   for name_ in ("checkpoints/ckpt-1.index", "results.json"):
     with open(os.path.join(model_dir, name_), "w") as f:
       f.write("keep me")
@@ -350,7 +350,7 @@ def test_export_and_evaluation_refuse_code_in_a_run_dir_config(
   with open(config, "w") as f:
     f.write(statement.format(other=other) + "\n" + text)
   for load in (lambda: export_lib.export(model_dir, str(tmp_path / "out")),
-               lambda: embedders.from_model_dir(model_dir)):
+               lambda: loaders.from_model_dir(model_dir)):
     with pytest.raises(run_dir_config.UntrustedConfigError) as error:
       load()
     assert f"refused {statement.format(other=other)!r}" in _one_line(

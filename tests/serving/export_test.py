@@ -20,7 +20,8 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from official.align.dataloaders import demo_world
+from official.align import run_dir
+from official.align.demo import world as demo_world
 from official.align.dataloaders import image_preprocessing
 from official.align.dataloaders import text_preprocessing
 from official.align.evaluation import zero_shot
@@ -181,7 +182,7 @@ def test_exported_towers_reproduce_python_zero_shot_on_demo_world(
   agree on demo-world eval images, over colours and colour-shape pairs."""
   demo = trained_demo_export
   try:
-    model, config, _ = export_lib.restore_model(demo.model_dir)
+    model, config, _ = run_dir.restore_model(demo.model_dir)
   finally:
     with gin.unlock_config():
       gin.clear_config()

@@ -4,6 +4,8 @@ r"""Converts a local Hugging Face ALIGN snapshot into a model_dir of ours.
   python export/convert_hf_checkpoint.py --hf_dir=/data/align-base \
       --model_dir=/tmp/align_base [--seq_length=64] [--overwrite]
 
+(or `python -m official.align.checkpoints.convert_hf ...`).
+
 Reads config.json, model.safetensors (or pytorch_model.bin), vocab.txt /
 tokenizer.json, tokenizer_config.json and preprocessor_config.json from
 `--hf_dir` (nothing is downloaded) and writes operative_config.gin,

@@ -23,7 +23,7 @@ Output (in `output_dir`):
   vocab.txt                      WordPiece vocab learned by `build_vocab`
                                  from the training captions.
 
-  python -m official.align.dataloaders.demo_world --output_dir=/tmp/demo \
+  python -m official.align.demo.world --output_dir=/tmp/demo \
       --num_train=20000 --num_eval=2000 --seed=0
 
 Deterministic given the seed: each example draws from its own
@@ -47,6 +47,9 @@ import tensorflow as tf
 
 from official.align.dataloaders import build_vocab
 from official.align.dataloaders import shard_format
+
+TEMPLATES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "templates.txt")
 
 COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "white",
            "black")
@@ -81,6 +84,12 @@ def class_names(pairs: Optional[Sequence[Pair]] = None) -> List[str]:
   if pairs is None:
     pairs = all_pairs()
   return [f"{c} {s}" for c, s in pairs]
+
+
+def templates() -> List[str]:
+  """The prompt templates of the demo's zero-shot evaluation (one "{}")."""
+  with open(TEMPLATES_FILE) as f:
+    return [line.strip() for line in f if line.strip()]
 
 
 def all_pairs() -> List[Pair]:

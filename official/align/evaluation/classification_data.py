@@ -4,7 +4,7 @@
 Every source yields batches of *encoded* images (JPEG/PNG/GIF/BMP bytes),
 their integer labels and a name per image (for messages), and knows its
 class names in label order. Images are decoded by the encoder
-(`embedders.Embedder.embed_image_bytes`), exactly as in evaluation.
+(`inference.embedder.Embedder.embed_image_bytes`), exactly as in evaluation.
 
 * `ImageFolder(root)`: one sub-directory per class (sorted names are the
   labels; "_" in a directory name reads as a space in the class name).
@@ -195,7 +195,7 @@ class DemoWorldSource:
   """
 
   def __init__(self, world_dir: str):
-    from official.align.dataloaders import demo_world  # pylint: disable=g-import-not-at-top
+    from official.align.demo import world as demo_world  # pylint: disable=g-import-not-at-top
     from official.align.dataloaders import shard_format  # pylint: disable=g-import-not-at-top
     labels_file = os.path.join(world_dir, "eval_labels.json")
     if not tf.io.gfile.exists(labels_file):

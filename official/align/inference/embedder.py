@@ -1,19 +1,8 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
-"""Batched image and text embeddings from an export or a checkpoint.
+"""`Embedder`: batched image and text embeddings through three encoders.
 
-Every evaluation and search tool embeds through an `Embedder`, built either
-from the TF-Hub export of `export/export_tfhub.py`
-
-  embedder = embedders.from_hub_dir("runs/demo/export")
-
-(`image_encoder/` and `text_encoder/` SavedModels, loaded without this
-package's model code) or from a training `model_dir`
-
-  embedder = embedders.from_model_dir("runs/demo/model")
-
-which restores the checkpoint with `export_lib.restore_model` and wraps it in
-the very functions the exporter saves (`image_module.build_image_module`,
-`text_module.build_text_module`), so both paths preprocess identically.
+An `Embedder` wraps the encode functions of a model (built by
+`inference.loaders.from_hub_dir` / `from_model_dir`):
 
   texts = embedder.embed_texts(["a red circle", "a blue square"])
   images = embedder.embed_image_files(["cat.jpg", "dog.png"])
@@ -22,54 +11,22 @@ the very functions the exporter saves (`image_module.build_image_module`,
 All return float32 NumPy `[n, dim]` with unit L2 norm. Image files are
 decoded, resized and centre-cropped as in evaluation (the `image_bytes`
 signature); pixel arrays go through the same geometry (`serving_default`).
-
-Command-line tools define the model-selection flags once and load from them:
-
-  embedders.define_model_flags()  # --hub_dir --model_dir --checkpoint ...
-  flags.adopt_module_key_flags(embedders)  # List them in the tool's --help.
-  ...
-  embedder = embedders.from_flags()
 """
 import dataclasses
 import os
-from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Tuple,
-                    Union)
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
-from absl import flags
-from absl import logging
 import numpy as np
 import tensorflow as tf
-import tensorflow_text  # noqa: F401  pylint: disable=unused-import
 import tf_keras
 
-from official.align.evaluation import queries
+from official.align.inference import image_files
+from official.align.inference import queries
 
-# Re-exported: the search tools import the query arithmetic from here too.
-combine_queries = queries.combine_queries
-l2_normalize_rows = queries.l2_normalize_rows
-
-IMAGE_MODULE = "image_encoder"
-TEXT_MODULE = "text_encoder"
 DEFAULT_BATCH_SIZE = 64
-# The flags (and `load` arguments) that say which model to load.
-MODEL_SOURCE_FLAGS = ("hub_dir", "model_dir", "checkpoint")
-GIN_BINDINGS_HELP = ("Bindings after the operative config (--model_dir "
-                     "only)")
 
 # str [batch] / float32 [batch, H, W, 3] → float32 [batch, dim].
 EncodeFn = Callable[[tf.Tensor], tf.Tensor]
-
-
-def read_image_file(path: str) -> bytes:
-  """The encoded bytes of one image file (local path or any tf.io.gfile URL).
-
-  Raises:
-    FileNotFoundError: naming `path`.
-  """
-  if not tf.io.gfile.exists(path):
-    raise FileNotFoundError(f"Image file not found: {path}")
-  with tf.io.gfile.GFile(path, "rb") as f:
-    return f.read()
 
 
 def _as_unit_float_images(images) -> np.ndarray:
@@ -145,7 +102,7 @@ class Embedder:
     embeddings = np.concatenate(out, axis=0)
     if self._embed_dim is None:
       self._embed_dim = embeddings.shape[-1]
-    return l2_normalize_rows(embeddings)
+    return queries.l2_normalize_rows(embeddings)
 
   def embed_texts(self, texts: Iterable[str],
                   batch_size: Optional[int] = None,
@@ -274,182 +231,11 @@ class Embedder:
       raise TypeError(f"embed_image_files takes a list of paths, not one "
                       f"path: {paths!r}")
     paths = [os.fspath(p) for p in paths]
-    missing = [p for p in paths if not tf.io.gfile.exists(p)]
-    if missing:
-      more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-      raise FileNotFoundError(f"Image file not found: {missing[0]}{more}")
+    image_files.check_exist(paths)
 
     def encode(batch_paths: List[str]):
       return self.embed_image_bytes(
-          [read_image_file(p) for p in batch_paths], batch_size=len(
+          [image_files.read_image_file(p) for p in batch_paths], batch_size=len(
               batch_paths), progress=False, names=batch_paths)
 
     return self._run(encode, paths, batch_size, progress, "images")
-
-
-def _check_saved_model(path: str):
-  if not (tf.io.gfile.isdir(path) and
-          tf.saved_model.contains_saved_model(path)):
-    raise FileNotFoundError(
-        f"No SavedModel at {path} (expected the output of "
-        "export/export_tfhub.py).")
-
-
-def from_hub_dir(hub_dir: str, batch_size: int = DEFAULT_BATCH_SIZE,
-                 progress: bool = False) -> Embedder:
-  """An `Embedder` on an export of `export/export_tfhub.py`.
-
-  Args:
-    hub_dir: the export directory (with `image_encoder/` and
-      `text_encoder/`).
-    batch_size: default items per encoder call.
-    progress: show progress bars by default.
-
-  Raises:
-    FileNotFoundError: `hub_dir` or one of its modules is missing.
-  """
-  hub_dir = os.fspath(hub_dir)
-  if not tf.io.gfile.isdir(hub_dir):
-    raise FileNotFoundError(f"Export directory not found: {hub_dir}")
-  image_dir = os.path.join(hub_dir, IMAGE_MODULE)
-  text_dir = os.path.join(hub_dir, TEXT_MODULE)
-  _check_saved_model(image_dir)
-  _check_saved_model(text_dir)
-  image_module = tf.saved_model.load(image_dir)
-  text_module = tf.saved_model.load(text_dir)
-  images_fn = image_module.signatures["serving_default"]
-  bytes_fn = image_module.signatures["image_bytes"]
-  text_fn = text_module.signatures["serving_default"]
-  logit_scale = None
-  if "logit_scale" in text_module.signatures:
-    logit_scale = float(
-        text_module.signatures["logit_scale"]()["logit_scale"].numpy())
-  embedder = Embedder(
-      encode_texts=lambda t: text_fn(text=t)["embeddings"],
-      encode_images=lambda x: images_fn(images=x)["embeddings"],
-      encode_image_bytes=lambda b: bytes_fn(image_bytes=b)["embeddings"],
-      logit_scale=logit_scale, source=hub_dir, batch_size=batch_size,
-      progress=progress, keep_alive=(image_module, text_module))
-  logging.info("Loaded the TF-Hub encoders from %s", hub_dir)
-  return embedder
-
-
-def from_model_dir(model_dir: str, checkpoint: Optional[str] = None,
-                   gin_bindings: Sequence[str] = (),
-                   batch_size: int = DEFAULT_BATCH_SIZE,
-                   progress: bool = False) -> Embedder:
-  """An `Embedder` on a training `model_dir` (latest or given checkpoint).
-
-  Replaces the global gin config with the model's operative config (see
-  `export_lib.restore_model`).
-
-  Args:
-    model_dir: a `train_lib.train` model_dir.
-    checkpoint: checkpoint prefix; default: the latest.
-    gin_bindings: extra bindings (e.g. a moved `TrainConfig.vocab_file`).
-    batch_size: default items per encoder call.
-    progress: show progress bars by default.
-
-  Raises:
-    FileNotFoundError: no model_dir, operative config or checkpoint.
-  """
-  # Imported here: building the model needs the training code, the hub
-  # path does not.
-  from official.align.serving import export_lib  # pylint: disable=g-import-not-at-top
-  from official.align.serving import image_module  # pylint: disable=g-import-not-at-top
-  from official.align.serving import text_module  # pylint: disable=g-import-not-at-top
-  model_dir = os.fspath(model_dir)
-  if not tf.io.gfile.isdir(model_dir):
-    raise FileNotFoundError(f"Model directory not found: {model_dir}")
-  model, config, checkpoint = export_lib.restore_model(
-      model_dir, checkpoint, gin_bindings)
-  if not isinstance(config.vocab_file, str) or not tf.io.gfile.exists(
-      config.vocab_file):
-    raise FileNotFoundError(
-        f"The vocabulary of {model_dir} ({config.vocab_file}) is not there; "
-        "pass gin_bindings=[\"TrainConfig.vocab_file = '/path/vocab.txt'\"].")
-  _, image_signatures = image_module.build_image_module(
-      model.image_encoder, model.temperature, config.resize_size,
-      config.image_size, config.pixel_range)
-  text, text_signatures = text_module.build_text_module(
-      model.text_encoder, model.temperature, config.vocab_file,
-      config.seq_length, config.lower_case)
-  images_fn = image_signatures["serving_default"]
-  bytes_fn = image_signatures["image_bytes"]
-  text_fn = text_signatures["serving_default"]
-  embedder = Embedder(
-      encode_texts=lambda t: text_fn(text=t)["embeddings"],
-      encode_images=lambda x: images_fn(images=x)["embeddings"],
-      encode_image_bytes=lambda b: bytes_fn(image_bytes=b)["embeddings"],
-      logit_scale=float(text_signatures["logit_scale"]()["logit_scale"]),
-      source=checkpoint, batch_size=batch_size, progress=progress,
-      keep_alive=(model, text))
-  logging.info("Restored %s", checkpoint)
-  return embedder
-
-
-def load(hub_dir: Optional[str] = None, model_dir: Optional[str] = None,
-         checkpoint: Optional[str] = None, gin_bindings: Sequence[str] = (),
-         batch_size: int = DEFAULT_BATCH_SIZE,
-         progress: bool = False) -> Embedder:
-  """`from_hub_dir` or `from_model_dir`: exactly one of the two dirs.
-
-  The evaluation and search CLIs call this with their `--hub_dir` /
-  `--model_dir` flags.
-  """
-  if bool(hub_dir) == bool(model_dir):
-    raise ValueError("Give exactly one of hub_dir (a TF-Hub export) and "
-                     "model_dir (a training model_dir).")
-  if hub_dir:
-    return from_hub_dir(hub_dir, batch_size=batch_size, progress=progress)
-  return from_model_dir(model_dir, checkpoint=checkpoint,
-                        gin_bindings=gin_bindings, batch_size=batch_size,
-                        progress=progress)
-
-
-def define_model_flags(gin_bindings_help: str = GIN_BINDINGS_HELP,
-                       flag_values: flags.FlagValues = flags.FLAGS) -> None:
-  """Defines the flags of `from_flags`.
-
-  --hub_dir, --model_dir, --checkpoint (the `load` arguments of the same
-  names), --gin_bindings (multi) and --batch_size (default
-  `DEFAULT_BATCH_SIZE`). They belong to this module: a tool lists them in
-  its --help with `flags.adopt_module_key_flags(embedders)`.
-
-  Args:
-    gin_bindings_help: help of --gin_bindings, for a tool that also reads
-      them itself.
-    flag_values: where to define them.
-  """
-  flags.DEFINE_string("hub_dir", None,
-                      "TF-Hub export (export/export_tfhub.py output).",
-                      flag_values=flag_values)
-  flags.DEFINE_string("model_dir", None, "Training model_dir (instead of "
-                      "--hub_dir).", flag_values=flag_values)
-  flags.DEFINE_string("checkpoint", None, "Checkpoint in --model_dir "
-                      "(default: the latest).", flag_values=flag_values)
-  flags.DEFINE_multi_string("gin_bindings", [], gin_bindings_help,
-                            flag_values=flag_values)
-  flags.DEFINE_integer("batch_size", DEFAULT_BATCH_SIZE,
-                       "Images/texts per encoder call.",
-                       flag_values=flag_values)
-
-
-def model_source_from_flags(
-    flag_values: flags.FlagValues = flags.FLAGS) -> Dict[str, str]:
-  """The given ones of --hub_dir, --model_dir, --checkpoint, by name."""
-  return {name: flag_values[name].value for name in MODEL_SOURCE_FLAGS
-          if flag_values[name].value}
-
-
-def from_flags(flag_values: flags.FlagValues = flags.FLAGS,
-               progress: bool = False) -> Embedder:
-  """`load` with the flags of `define_model_flags`.
-
-  Raises:
-    ValueError: neither or both of --hub_dir and --model_dir.
-    FileNotFoundError: as `from_hub_dir` / `from_model_dir`.
-  """
-  return load(**model_source_from_flags(flag_values),
-              gin_bindings=flag_values["gin_bindings"].value,
-              batch_size=flag_values["batch_size"].value, progress=progress)

@@ -37,6 +37,7 @@ import gin
 import numpy as np
 
 from official.align import atomic_publish
+from official.align import extras
 
 MANIFEST = "manifest.json"
 EMBEDDINGS = "embeddings.npy"
@@ -154,7 +155,8 @@ def build_scann_searcher(embeddings: np.ndarray, config: ScannConfig,
 def _scann_builder(embeddings: np.ndarray, config: ScannConfig,
                    top_k: int = 10):
   """The ScaNN builder of `build_scann_searcher` (nothing built yet)."""
-  import scann  # pylint: disable=g-import-not-at-top
+  scann = extras.require("scann", "search",
+                         "A ScaNN index (--index_kind=brute_force needs none)")
   count = embeddings.shape[0]
   config = config.resolved(count)
   builder = scann.scann_ops_pybind.builder(embeddings, top_k, "dot_product")
@@ -531,7 +533,8 @@ def _load_scann_searcher(scann_dir: str, embeddings: np.ndarray,
   `build_scann_searcher` makes for `config` (a handcrafted config could name
   other files: ScaNN's config has many file-name fields).
   """
-  import scann  # pylint: disable=g-import-not-at-top
+  scann = extras.require("scann", "search",
+                         f"Loading the ScaNN index in {scann_dir}")
   from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
   from scann.scann_ops import scann_assets_pb2  # pylint: disable=g-import-not-at-top
   from scann.proto import scann_pb2  # pylint: disable=g-import-not-at-top

@@ -3,7 +3,9 @@ r"""Exports a trained ALIGN model_dir as TF Hub SavedModels.
 
   python export/export_tfhub.py --model_dir=/tmp/align \
       --export_dir=/tmp/align_hub [--checkpoint=/tmp/align/checkpoints/ckpt-600]
-      [--gin_bindings="InputReader.resize_size = 320"] [--overwrite]
+      [--gin_bindings="Preprocessing.resize_size = 320"] [--overwrite]
+
+(or `python -m official.align.serving.export_tfhub ...`).
 
 Writes image_encoder/, text_encoder/, text_preprocessor/ and README.md
 (see `official.align.serving.export_lib`). --gin_bindings are parsed
@@ -28,7 +30,7 @@ flags.DEFINE_string("export_dir", None, "Output directory.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing export_dir.")
 flags.DEFINE_multi_string(
     "gin_bindings", [], "Bindings applied after the operative config, e.g. "
-    "\"TrainConfig.vocab_file = '/path/vocab.txt'\".")
+    "\"Preprocessing.vocab_file = '/path/vocab.txt'\".")
 flags.mark_flags_as_required(["model_dir", "export_dir"])
 
 
