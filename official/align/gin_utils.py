@@ -36,12 +36,10 @@ def isolated_config():
            {k: dict(v) for k, v in gin_config._OPERATIVE_CONFIG.items()},
            dict(gin_config._SINGLETONS), gin.config_is_locked())
   try:
-    with gin.unlock_config():
-      gin.clear_config()
+    gin.clear_config()  # Also unlocks it.
     yield
   finally:
-    with gin.unlock_config():
-      gin.clear_config()
+    gin.clear_config()
     gin_config._CONFIG.update(saved[0])
     gin_config._IMPORTS.update(saved[1])
     gin_config._OPERATIVE_CONFIG.update(saved[2])

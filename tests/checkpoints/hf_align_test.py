@@ -27,6 +27,7 @@ from official.align.tasks import align_task
 from official.align.checkpoints import hf_align
 from official.align.modeling import align_model
 from official.align.serving import export_lib
+from official.align.transfer import classifier_model
 
 IMAGE_SIZE = 51
 SEQ_LENGTH = 64
@@ -294,3 +295,61 @@ def test_align_base_defaults_give_the_b7_bert_base_config():
                "Preprocessing.pixel_range = 'symmetric'",
                "Preprocessing.vocab_file = '/v/vocab.txt'"):
     assert line in text.splitlines()
+
+
+def _png(colour, size=60):
+  import io  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  buf = io.BytesIO()
+  Image.new("RGB", (size, size), colour).save(buf, "PNG")
+  return buf.getvalue()
+
+
+def test_probe_and_fine_tune_of_the_converted_checkpoint_use_its_preprocessing(
+    converted, tmp_path):
+  """The converter records pixels in [-1, 1] and 64 tokens; a config that
+  says otherwise (the readers' old defaults were [0, 1]) does not win."""
+  from official.align.dataloaders import shard_format  # pylint: disable=g-import-not-at-top
+  from official.align.runtime import config as config_lib  # pylint: disable=g-import-not-at-top
+  from official.align.tasks import classification_task  # pylint: disable=g-import-not-at-top
+  model_dir, _ = converted
+  recorded = run_dir.read_preprocessing(model_dir)
+  assert (recorded.pixel_range, recorded.seq_length) == ("symmetric",
+                                                        SEQ_LENGTH)
+  # Data: two classes of flat images, as an ImageFolder and as shards.
+  for name, colour in (("black", (0, 0, 0)), ("white", (255, 255, 255))):
+    (tmp_path / "folder" / name).mkdir(parents=True)
+    for i in range(2):
+      (tmp_path / "folder" / name / f"{i}.png").write_bytes(_png(colour))
+  shards = str(tmp_path / "pairs.tfrecord")
+  with tf.io.TFRecordWriter(shards) as writer:
+    for i, colour in enumerate(((0, 0, 0), (255, 255, 255)) * 2):
+      writer.write(shard_format.make_example(
+          f"k{i}", _png(colour), "a photo of the red dog").SerializeToString())
+  gin.clear_config()
+  try:
+    gin_utils.parse_gin(
+        [os.path.join(model_dir, "operative_config.gin")],
+        ["Preprocessing.pixel_range = 'unit'", "Preprocessing.seq_length = 8",
+         "TrainConfig.global_batch_size = 4"])
+    config = config_lib.TrainConfig()
+    # Linear probe.
+    probe = classification_task.ClassificationTask(
+        train_data=str(tmp_path / "folder"),
+        model_fn=lambda: classifier_model.build_classifier_model(
+            num_classes=2, init_checkpoint=model_dir))
+    probe.build_model()
+    assert probe.preprocessing.pixel_range == "symmetric"
+    batch = next(iter(probe.build_inputs(config)(None)))
+    assert float(tf.reduce_min(batch["image"])) == pytest.approx(-1.0)
+    assert float(tf.reduce_max(batch["image"])) == pytest.approx(1.0)
+    # Fine-tuning of the whole model.
+    fine_tune = align_task.AlignTask(train_file_pattern=shards,
+                                     init_checkpoint=model_dir)
+    assert (fine_tune.preprocessing.pixel_range,
+            fine_tune.preprocessing.seq_length) == ("symmetric", SEQ_LENGTH)
+    batch = next(iter(fine_tune.build_inputs(config)(None)))
+    assert batch["input_word_ids"].shape == (4, SEQ_LENGTH)
+    assert float(tf.reduce_min(batch["image"])) == pytest.approx(-1.0)
+  finally:
+    gin.clear_config()

@@ -22,6 +22,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorboard.plugins import projector as tb_projector
 
+from official.align.demo import eval_source
 from official.align.evaluation import classification_data
 from official.align.inference import queries
 from official.align.inference import loaders
@@ -82,7 +83,7 @@ def hub_embedder(trained_demo_export):
 @pytest.fixture(scope="module")
 def demo_eval_images(trained_demo_export, hub_embedder):
   """Embeddings, colours and shapes of the demo world's eval split."""
-  source = classification_data.DemoWorldSource(trained_demo_export.world_dir)
+  source = eval_source.EvalSource(trained_demo_export.world_dir)
   with open(os.path.join(trained_demo_export.world_dir,
                          "eval_labels.json")) as f:
     rows = {r["key"]: r for r in json.load(f)}
@@ -130,7 +131,7 @@ def test_zero_shot_prompt_ensemble_at_least_single_prompt(
   of a {}." is reported, not asserted: on this weak model it is within
   noise of the ensemble.
   """
-  source = classification_data.DemoWorldSource(trained_demo_export.world_dir)
+  source = eval_source.EvalSource(trained_demo_export.world_dir)
   result = zero_shot_eval.evaluate(
       hub_embedder, source, prompts.templates("imagenet"), batch_size=256,
       compare_single_templates=True)

@@ -104,9 +104,9 @@ def test_data_files_are_package_data():
   shipped = {os.path.relpath(p, root)
              for pattern in package_data["official.align"]
              for p in glob.glob(os.path.join(root, pattern), recursive=True)}
-  for name in ("imagenet_class_names.txt", "imagenet_templates.txt",
-               "demo_world_templates.txt"):
+  for name in ("imagenet_class_names.txt", "imagenet_templates.txt"):
     assert os.path.join("evaluation", "data", name) in shipped
+  assert os.path.join("demo", "templates.txt") in shipped  # demo_world's.
 
 
 def test_text_classifier_ensembles_normalised_prompts():

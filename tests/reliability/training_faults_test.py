@@ -23,6 +23,7 @@ import tensorflow as tf
 
 import train_worker  # Registers `conv_image_tower` with gin.
 from official.align import gin_utils
+from official.align.runtime import steps
 from official.align.runtime import trainer
 from official.align.checkpoints import compat
 from official.align.demo import world as demo_world
@@ -188,7 +189,7 @@ def no_training(monkeypatch):
   """Fails the test if the training loop is ever built."""
   def refuse(*args, **kwargs):
     raise AssertionError("the training loop was built")
-  monkeypatch.setattr(train_lib, "make_train_loop", refuse)
+  monkeypatch.setattr(steps, "make_train_loop", refuse)
 
 
 def _first_line(error):

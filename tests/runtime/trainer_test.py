@@ -1,4 +1,4 @@
-"""End-to-end tests of train_lib, train.py and the demo on a tiny world.
+"""End-to-end tests of the trainer, train.py and the demo on a tiny world.
 
 One tiny demo world (256 pairs, 32 px) and one deterministic in-process
 demo run (configs/demo.gin + configs/tiny.gin, 12 steps) are shared by the
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from official.align import demo
+from official.align.demo import driver as demo
 from official.align import gin_utils
 from official.align.runtime import trainer
 from official.align.demo import world as demo_world

@@ -43,8 +43,11 @@ gin.external_configurable(tiny_models.conv_image_encoder,
 
 OPERATIVE_CONFIG = """
 build_align_model.image_encoder_cls = @serving_test_conv_image_encoder
-build_align_model.image_size = 32
-build_align_model.seq_length = {seq_length}
+Preprocessing.image_size = {crop}
+Preprocessing.resize_size = {resize}
+Preprocessing.seq_length = {seq_length}
+Preprocessing.pixel_range = '{pixel_range}'
+Preprocessing.vocab_file = '{vocab}'
 TextEncoder.embed_dim = 16
 TextEncoder.vocab_size = 64
 TextEncoder.hidden_size = 16
@@ -54,12 +57,6 @@ TextEncoder.inner_dim = 32
 TextEncoder.max_sequence_length = {seq_length}
 TextEncoder.dropout_rate = 0.0
 TextEncoder.attention_dropout_rate = 0.0
-InputReader.image_size = {crop}
-InputReader.resize_size = {resize}
-InputReader.seq_length = {seq_length}
-InputReader.pixel_range = '{pixel_range}'
-TrainConfig.vocab_file = '{vocab}'
-TrainConfig.train_file_pattern = 'unused'
 """
 
 
