@@ -76,10 +76,9 @@ class TrainedDemo:
 def build_trained_demo(root: str) -> TrainedDemo:
   """Generates the world, trains, exports (all under `root`)."""
   # Imported here so that collecting tests stays cheap.
-  from official.align import gin_utils
-  from official.align.runtime import trainer
-  from official.align.inference import loaders
+  from official.align import gin_utils  # pylint: disable=g-import-not-at-top
   from official.align.demo import world as demo_world  # pylint: disable=g-import-not-at-top
+  from official.align.runtime import trainer  # pylint: disable=g-import-not-at-top
   from official.align.serving import export_lib  # pylint: disable=g-import-not-at-top
 
   start = time.time()
@@ -131,6 +130,7 @@ def _report(demo: TrainedDemo):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from official.align.demo import world as demo_world  # pylint: disable=g-import-not-at-top
   from official.align.evaluation import zero_shot  # pylint: disable=g-import-not-at-top
+  from official.align.inference import loaders  # pylint: disable=g-import-not-at-top
   embedder = loaders.from_hub_dir(demo.export_dir)
   with open(os.path.join(demo.world_dir, "eval_labels.json")) as f:
     labels = {r["key"]: r for r in json.load(f)}

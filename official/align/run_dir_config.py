@@ -4,7 +4,7 @@
 A gin file is code: `import` runs a module, `include` reads any other file,
 and `from __gin__ import dynamic_registration` lets a binding call any
 Python function (e.g. `subprocess.getoutput`). The configs this package
-writes into a run dir (`operative_config.gin` of `train_lib.train` and of
+writes into a run dir (`operative_config.gin` of `runtime.trainer.train` and of
 the Hugging Face converter) need none of that beyond importing modules of
 this package, but a run dir may come from someone else. `check_config`
 scans such a config with gin's own parser, before gin executes anything,

@@ -23,7 +23,6 @@ from google.protobuf import text_format
 from tensorboard.plugins import projector as tb_projector
 
 from official.align.demo import eval_source
-from official.align.evaluation import classification_data
 from official.align.inference import queries
 from official.align.inference import loaders
 from official.align.evaluation import karpathy

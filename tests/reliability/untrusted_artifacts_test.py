@@ -291,7 +291,7 @@ def test_search_loads_the_model_an_index_names_only_on_request(
     loaded.append(source)
     raise ValueError("stopped before running the model")
 
-  monkeypatch.setattr(embedders, "load", fake_load)
+  monkeypatch.setattr(loaders, "load", fake_load)
   search_cli._EMBEDDERS.clear()  # pylint: disable=protected-access
   message = _search_cli_error("search", f"--index_dir={index_dir}", "--text=a")
   assert "Give --hub_dir or --model_dir" in _one_line(message)

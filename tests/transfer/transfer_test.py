@@ -18,7 +18,6 @@ from official.align.runtime import trainer
 from official.align.tasks import align_task
 from official.align.dataloaders import input_reader
 from official.align.transfer import classification_input
-from official.align.transfer import classifier_model
 
 import tiny_models
 

@@ -27,7 +27,6 @@ import tensorflow as tf
 
 from tensorboard.plugins import projector as tb_projector
 
-from official.align.inference import embedder as embedder_lib
 from official.align.inference import model_flags
 from official.align.evaluation import karpathy
 

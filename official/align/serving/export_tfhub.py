@@ -41,7 +41,7 @@ def main(argv):
         FLAGS.model_dir, FLAGS.export_dir, checkpoint=FLAGS.checkpoint,
         overwrite=FLAGS.overwrite, gin_bindings=FLAGS.gin_bindings)
   except (FileExistsError, FileNotFoundError, ValueError) as e:
-    # ValueError includes checkpoint_compat.ConfigError and gin's errors.
+    # ValueError includes checkpoints.compat.ConfigError and gin's errors.
     sys.exit("export_tfhub: error: " + " ".join(str(e).split()))
   logging.info("Exported %s to %s", checkpoint, FLAGS.export_dir)
 

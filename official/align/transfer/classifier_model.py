@@ -5,7 +5,7 @@
 linear head. Its own `train_step`/`test_step` compute softmax cross-entropy
 (optional label smoothing) and top-1/top-5 accuracy, with the same
 cross-replica conventions as `AlignModel` (gradients of the global-batch mean
-loss, summed once over replicas), so `train_lib`'s loop, NaN policies and
+loss, summed once over replicas), so the trainer's loop, NaN policies and
 checkpointing apply unchanged.
 
 Linear probe: lock the tower (`configure_towers.lock_image_tower = True`,
