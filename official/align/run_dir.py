@@ -243,10 +243,6 @@ def restore_model(model_dir: str,
   """
   config_text = run_dir_config.without_imports(
       read_operative_config(model_dir))
-  if not checkpoint:
-    checkpoint = latest_checkpoint(model_dir)
-    if not checkpoint:
-      raise CheckpointNotFoundError(f"No checkpoint found in {model_dir}.")
   bindings = [run_dir_config.translate_legacy(b) for b in gin_bindings]
   with gin_utils.isolated_config():
     with run_dir_config.gin_syntax_errors_as_value_errors(
@@ -254,6 +250,9 @@ def restore_model(model_dir: str,
       gin.parse_config(config_text, skip_unknown=True)
     with run_dir_config.gin_syntax_errors_as_value_errors("--gin_bindings"):
       gin.parse_config(bindings, skip_unknown=not strict_bindings)
+    checkpoint = checkpoint or latest_checkpoint(model_dir)
+    if not checkpoint:
+      raise CheckpointNotFoundError(f"No checkpoint found in {model_dir}.")
     # What the run recorded, then the user's bindings (e.g. a moved vocab).
     preprocessing = read_preprocessing(model_dir).replace(
         **preprocessing_bindings("\n".join(bindings), "--gin_bindings"))

@@ -23,7 +23,10 @@ import transformers
 from official.align import gin_utils
 from official.align import preprocessing as preprocessing_lib
 from official.align import run_dir
+from official.align.dataloaders import shard_format
+from official.align.runtime import config as config_lib
 from official.align.tasks import align_task
+from official.align.tasks import classification_task
 from official.align.checkpoints import hf_align
 from official.align.modeling import align_model
 from official.align.serving import export_lib
@@ -309,9 +312,6 @@ def test_probe_and_fine_tune_of_the_converted_checkpoint_use_its_preprocessing(
     converted, tmp_path):
   """The converter records pixels in [-1, 1] and 64 tokens; a config that
   says otherwise (the readers' old defaults were [0, 1]) does not win."""
-  from official.align.dataloaders import shard_format  # pylint: disable=g-import-not-at-top
-  from official.align.runtime import config as config_lib  # pylint: disable=g-import-not-at-top
-  from official.align.tasks import classification_task  # pylint: disable=g-import-not-at-top
   model_dir, _ = converted
   recorded = run_dir.read_preprocessing(model_dir)
   assert (recorded.pixel_range, recorded.seq_length) == ("symmetric",

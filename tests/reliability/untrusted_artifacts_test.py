@@ -26,6 +26,7 @@ from official.align.inference import loaders
 from official.align.evaluation import karpathy
 from official.align.search import __main__ as search_cli
 from official.align.search import index as index_lib
+from official.align.search import index_files
 from official.align.serving import export_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -181,8 +182,8 @@ def _rehash(index_dir):
   with open(path) as f:
     manifest = json.load(f)
   manifest["files"] = {
-      name: index_lib._sha256(os.path.join(index_dir, name))  # pylint: disable=protected-access
-      for name in index_lib._files_under(index_dir)}  # pylint: disable=protected-access
+      name: index_files.sha256(os.path.join(index_dir, name))
+      for name in index_files.files_under(index_dir)}
   with open(path, "w") as f:
     json.dump(manifest, f)
 

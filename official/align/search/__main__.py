@@ -105,7 +105,7 @@ def build() -> None:
         f"{FLAGS.index_dir} already exists (pass --overwrite).")
   collection.list_collection(FLAGS.images, FLAGS.images_format)  # Fail fast.
   gin.parse_config(FLAGS.gin_bindings, skip_unknown=True)
-  # Read now: from_model_dir replaces the global gin config.
+  # ScannConfig is gin-bound (--gin_bindings).
   scann_config = index_lib.ScannConfig()
   embedder = _embedder(source)
   index = search_lib.build_index(
