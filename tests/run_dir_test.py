@@ -108,3 +108,20 @@ def test_preprocessing_is_validated_and_round_trips():
   assert preprocessing_lib.Preprocessing.from_dict(
       json.loads(value.to_json())) == value
   assert os.path.basename(run_dir.PREPROCESSING_FILE) == "preprocessing.json"
+
+
+def test_old_binding_in_a_users_gin_file_names_its_new_owner(tmp_path):
+  config = tmp_path / "mine.gin"
+  config.write_text("import official.align.dataloaders.input_reader\n"
+                    "InputReader.image_size = 64\n")
+  gin.clear_config()
+  try:
+    with pytest.raises(ValueError, match=r"InputReader.image_size is now "
+                       r"Preprocessing.image_size"):
+      gin_utils.parse_gin([str(config)], [])
+    gin.clear_config()
+    # The same binding on the command line is translated.
+    gin_utils.parse_gin([], ["InputReader.image_size = 64"])
+    assert preprocessing_lib.Preprocessing().image_size == 64
+  finally:
+    gin.clear_config()

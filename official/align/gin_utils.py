@@ -11,6 +11,7 @@
 """
 import contextlib
 import os
+import re
 from typing import Optional, Sequence
 
 import gin
@@ -90,7 +91,7 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str],
     else:
       texts.append((path, None))
   bindings = [run_dir_config.translate_legacy(b) for b in gin_bindings or []]
-  with run_dir_config.gin_syntax_errors_as_value_errors():
+  with run_dir_config.gin_syntax_errors_as_value_errors(), _legacy_hint():
     with gin.unlock_config():
       for path, text in texts:
         if text is None:
@@ -99,3 +100,19 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str],
           gin.parse_config(text)
       gin.parse_config(bindings)
     gin.finalize()
+
+
+@contextlib.contextmanager
+def _legacy_hint():
+  """Names the new owner of an old binding in a gin file of the user's."""
+  try:
+    yield
+  except ValueError as e:
+    match = re.search(r"Configurable '(\w+)' (?:doesn't have a parameter "
+                      r"named|has denylisted kwarg) '(\w+)'", str(e))
+    key = match and f"{match.group(1)}.{match.group(2)}"
+    if key not in run_dir_config.LEGACY_BINDINGS:
+      raise
+    raise ValueError(
+        f"{key} is now {run_dir_config.LEGACY_BINDINGS[key]} (the "
+        f"preprocessing and the task's data are bound once): {e}") from e
