@@ -12,9 +12,29 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _requirements():
+  """(install_requires, extras_require) from requirements.txt.
+
+  A line ending in `# extra: NAME` belongs to the optional extra NAME
+  (`beam`, `search`, `hf`: see official/align/extras.py); `make` installs
+  every line.
+  """
+  required, extras = [], {}
   with open(os.path.join(_HERE, "requirements.txt")) as f:
-    return [line.split("#")[0].strip() for line in f
-            if line.split("#")[0].strip()]
+    for line in f:
+      requirement, _, comment = line.partition("#")
+      requirement = requirement.strip()
+      if not requirement:
+        continue
+      extra = comment.strip()
+      if extra.startswith("extra:"):
+        extras.setdefault(extra[len("extra:"):].strip(), []).append(
+            requirement)
+      else:
+        required.append(requirement)
+  return required, extras
+
+
+_INSTALL_REQUIRES, _EXTRAS_REQUIRE = _requirements()
 
 
 setuptools.setup(
@@ -27,5 +47,6 @@ setuptools.setup(
     packages=setuptools.find_namespace_packages(
         include=["official.align", "official.align.*"]),
     package_data={"official.align": ["**/*.txt", "**/*.json", "**/*.gin"]},
-    install_requires=_requirements(),
+    install_requires=_INSTALL_REQUIRES,
+    extras_require=_EXTRAS_REQUIRE,
 )

@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from benchmarks import reference
 from benchmarks import results as results_lib
-from official.align import train_lib
+from official.align import run_dir
 from official.align.modeling import align_model
 from official.align.serving import export_lib
 
@@ -71,15 +71,15 @@ def export_reference(work_dir: str, xla_too: bool = False) -> str:
   model, _ = reference.build_ours()
   tf.train.CheckpointManager(
       tf.train.Checkpoint(model=model),
-      os.path.join(model_dir, train_lib.CHECKPOINT_SUBDIR),
+      os.path.join(model_dir, run_dir.CHECKPOINT_SUBDIR),
       max_to_keep=1).save(checkpoint_number=0)
   with open(reference.REFERENCE_GIN, encoding="utf-8") as f:
     config = f.read()
   with open(os.path.join(model_dir, export_lib.OPERATIVE_CONFIG), "w",
             encoding="utf-8") as f:
     f.write("\n".join([config] + reference.extra_bindings() + [
-        f"TrainConfig.vocab_file = '{vocab_file}'",
-        "TrainConfig.train_file_pattern = 'unused'", ""]))
+        f"Preprocessing.vocab_file = '{vocab_file}'",
+        "AlignTask.train_file_pattern = 'unused'", ""]))
   export_dir = os.path.join(work_dir, "export")
   export_lib.export(model_dir, export_dir)
   if xla_too:

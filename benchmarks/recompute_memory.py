@@ -40,7 +40,7 @@ def _current_rss_mb() -> float:
 def run_one(recompute: bool):
   """Measures one configuration in this process; prints a JSON line."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from official.align import towers  # pylint: disable=g-import-not-at-top
+  from official.align.modeling import towers  # pylint: disable=g-import-not-at-top
   from official.align.modeling import image_encoder  # pylint: disable=g-import-not-at-top
 
   tower = image_encoder.ImageEncoder(model_id=FLAGS.model_id)

@@ -3,7 +3,7 @@
 
 `configs/bench_reference.gin` is the single source of the architecture:
 `build_ours` builds our `AlignModel` and LAMB from it through
-`train_lib.build_model_and_optimizer`, and `build_transformers` builds
+`trainer.build_model_and_optimizer`, and `build_transformers` builds
 transformers' `AlignModel` (PyTorch) with the same shapes read back from
 gin (EfficientNet width/depth 1.0 = B0, BERT layers/hidden/heads/
 intermediate/vocabulary, projection = text embedding size).
@@ -16,7 +16,8 @@ import gin
 import numpy as np
 import tensorflow as tf
 
-from official.align import train_lib
+from official.align.runtime import trainer
+from official.align.tasks import align_task
 from official.align.modeling import align_model
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,8 +64,8 @@ def _query(name: str, default=None):
 def reference_shapes() -> Dict[str, int]:
   """Image size, tokens, batch and tower shapes of the parsed config."""
   return dict(
-      image_size=_query("build_align_model.image_size"),
-      seq_length=_query("build_align_model.seq_length"),
+      image_size=_query("Preprocessing.image_size"),
+      seq_length=_query("Preprocessing.seq_length"),
       global_batch_size=_query("TrainConfig.global_batch_size"),
       vocab_size=_query("TextEncoder.vocab_size"),
       hidden_size=_query("TextEncoder.hidden_size"),
@@ -82,17 +83,16 @@ def reference_shapes() -> Dict[str, int]:
       depth_scale=_query("ImageEncoder.depth_scale", ()))
 
 
-def train_config(**overrides) -> train_lib.TrainConfig:
-  """The gin `TrainConfig` with placeholder file patterns (data in memory)."""
-  overrides.setdefault("train_file_pattern", "unused")
-  overrides.setdefault("vocab_file", "unused")
-  return train_lib.TrainConfig(**overrides)
+def train_config(**overrides) -> trainer.TrainConfig:
+  """The gin `TrainConfig` of the ALIGN task (data in memory)."""
+  overrides.setdefault("task", align_task.AlignTask())
+  return trainer.TrainConfig(**overrides)
 
 
 def build_ours(strategy=None):
-  """(model, optimizer) exactly as `train_lib.train` builds them."""
+  """(model, optimizer) exactly as `trainer.train` builds them."""
   strategy = strategy or tf.distribute.get_strategy()
-  return train_lib.build_model_and_optimizer(strategy, train_config())
+  return trainer.build_model_and_optimizer(strategy, train_config())
 
 
 def synthetic_batch(batch_size: int, image_size: int, seq_length: int,

@@ -43,8 +43,8 @@ NOTES = (
     "Ratios are measured inside one process, the cases alternating window "
     "by window, so a shared machine's load affects both sides alike; "
     "absolute figures move with the load.",
-    "Train step: ours = `train_lib` loop and `AlignModel.train_step` with "
-    "LAMB; floor = one bare `tf.function` (forward, loss, backward, LAMB) "
+    "Train step: ours = the trainer's loop (`runtime.steps`) and "
+    "`AlignModel.train_step` with LAMB; floor = one bare `tf.function` (forward, loss, backward, LAMB) "
     "on the same towers; transformers = `AlignModel(return_loss=True)` + "
     "Adam, PyTorch on as many threads as TensorFlow.",
     "Memory rows are lower-is-better: peak RSS of a fresh process per case "

@@ -2,7 +2,7 @@
 r"""How the training cost grows: batch, image size, and the loss alone.
 
   towers:  our training step (`train_step.make_ours_step`, the real
-           `train_lib` loop) at batch 32/64/128 (128 px) and at 224 px
+           trainer's loop) at batch 32/64/128 (128 px) and at 224 px
            (batch 64), in pairs/s next to the reference (batch 64, 128 px).
   loss:    `losses.contrastive_loss` alone (forward + backward) for one
            replica holding the reference's local batch (64 rows) in a global

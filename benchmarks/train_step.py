@@ -2,11 +2,11 @@
 r"""Training throughput (pairs/s) of the reference model, three ways.
 
   ours:          our `AlignModel` through the real training path:
-                 `train_lib.make_train_loop` + `make_step_fn` (the model's
+                 `steps.make_train_loop` + `make_step_fn` (the model's
                  cross-replica `train_step`) under the default strategy,
                  LAMB from `optimization.build_optimizer`, a batch held in
                  memory (`tf.data.Dataset.from_tensors(...).repeat()`), and
-                 the host reads of `train_lib`'s loop after every call.
+                 the host reads of the trainer's loop after every call.
   bare:          the floor: one `tf.function` doing forward, loss, backward
                  and the LAMB update on the same Model Garden towers.
   transformers:  transformers' `AlignModel` (PyTorch, CPU) with the same
@@ -35,7 +35,8 @@ from benchmarks import reference
 from benchmarks import results as results_lib
 from official.align import losses
 from official.align import optimization
-from official.align import train_lib
+from official.align.runtime import steps
+from official.align.tasks import align_task
 from official.align.dataloaders import input_reader
 from official.align.modeling import align_model
 
@@ -49,21 +50,23 @@ def _dataset_batch(batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
 
 
 def make_ours_step(batch: Dict[str, np.ndarray]) -> Callable[[], float]:
-  """One step of `train_lib`'s loop (steps_per_execution from gin)."""
+  """One step of the trainer's loop (steps_per_execution from gin)."""
   strategy = tf.distribute.get_strategy()
   config = reference.train_config()
   model, optimizer = reference.build_ours(strategy)
   dataset = tf.data.Dataset.from_tensors(_dataset_batch(batch)).repeat()
   iterator = iter(strategy.distribute_datasets_from_function(
       lambda _: dataset))
-  train_loop = train_lib.make_train_loop(
-      strategy, model, train_lib.make_step_fn(model, config.nan_policy),
-      config.jit_compile)
+  train_loop = steps.make_train_loop(
+      strategy, model,
+      steps.make_step_fn(model, config.nan_policy, align_task.MEAN_LOG_KEYS),
+      config.jit_compile, input_keys=align_task.MODEL_KEYS,
+      log_keys=align_task.MEAN_LOG_KEYS)
   num_steps = tf.constant(config.steps_per_execution)
 
   def step():
     out = train_loop(iterator, num_steps)
-    # What `train_lib._train` reads back after every call.
+    # What `trainer._train` reads back after every call.
     int(optimizer.iterations.numpy())
     int(out["first_nonfinite_step"])
     return float(out["step_loss"]) / config.steps_per_execution

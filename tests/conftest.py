@@ -32,9 +32,9 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(autouse=True)
 def _clear_gin_config_after_test():
-  """Gin bindings parsed by one test (e.g. through `restore_model`, which
-  leaves a model's operative config in place) must not leak into the next
-  test of the same worker process."""
+  """Gin bindings parsed by one test (e.g. the configs a training test
+  parses) must not leak into the next test of the same worker process.
+  (Loading a run dir leaves the gin config as it was: run_dir_test.)"""
   yield
   with gin.unlock_config():
     gin.clear_config()

@@ -45,7 +45,7 @@ def test_source_checkout_imports_beside_model_garden(cwd, tmp_path):
 def test_script_runs_as_file_from_repository_root(tmp_path):
   """`python official/align/<module>.py` puts the script's folder (not the
   root) on sys.path; the package must still resolve."""
-  _run([sys.executable, "official/align/dataloaders/demo_world.py",
+  _run([sys.executable, "official/align/demo/world.py",
         f"--output_dir={tmp_path}", "--num_train=4", "--num_eval=2",
         "--num_workers=1"], cwd=REPO)
   assert list(tmp_path.glob("train-*.tfrecord"))
@@ -83,6 +83,20 @@ def test_wheel_installs_beside_model_garden_without_overwriting(tmp_path):
   assert "official/align/modeling/align_model.py" in shipped
   assert all(n.startswith("official/align/") for n in shipped), shipped
   assert not set(shipped) & set(record)
+  # Beam, ScaNN and safetensors are extras, not hard dependencies.
+  (metadata_name,) = [n for n in zipfile.ZipFile(wheel).namelist()
+                      if n.endswith(".dist-info/METADATA")]
+  metadata = zipfile.ZipFile(wheel).read(metadata_name).decode()
+  requires = [l for l in metadata.splitlines() if l.startswith("Requires-Dist")]
+  extras = {l.split(":", 1)[1].strip() for l in metadata.splitlines()
+            if l.startswith("Provides-Extra:")}
+  assert extras == {"beam", "search", "hf"}, extras
+  for package, extra in (("apache-beam", "beam"), ("scann", "search"),
+                         ("safetensors", "hf")):
+    lines = [l for l in requires if l.split(":", 1)[1].strip().startswith(
+        package)]
+    assert lines and all(f'extra == "{extra}"' in l for l in lines), lines
+  assert any("tensorflow==2.20" in l and "extra" not in l for l in requires)
 
   # A fresh venv holding tf-models-official as pip laid it out; its other
   # dependencies (TensorFlow...) come from this venv through a .pth file.
@@ -112,3 +126,29 @@ def test_wheel_installs_beside_model_garden_without_overwriting(tmp_path):
   for relative, digest in record.items():
     if relative.startswith("official/"):
       assert _sha256(os.path.join(site, relative)) == digest, relative
+
+
+@pytest.mark.parametrize("module,extra,code", [
+    ("apache_beam", "beam", "import official.align.filtering.beam_pipeline"),
+    ("scann", "search", "from official.align.search import index; import "
+     "numpy as np; index.build_scann_searcher(np.eye(4, dtype=np.float32), "
+     "index.ScannConfig())"),
+    ("safetensors", "hf", "from official.align.checkpoints import "
+     "hf_weights; hf_weights._load_safetensors('model.safetensors')"),
+])
+def test_missing_extra_is_named(module, extra, code, tmp_path):
+  """Without an optional package, the error names the extra to install."""
+  blocker = tmp_path / "sitecustomize.py"
+  blocker.write_text(
+      "import sys\n"
+      "class _Block:\n"
+      "  def find_spec(self, name, path=None, target=None):\n"
+      f"    if name.split('.')[0] == {module!r}:\n"
+      "      raise ImportError(f'blocked {name}')\n"
+      "sys.meta_path.insert(0, _Block())\n")
+  env = dict(os.environ, PYTHONPATH=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="3")
+  result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode != 0
+  last = result.stderr.strip().splitlines()[-1]
+  assert "MissingExtraError" in last and f"align-tf[{extra}]" in last, last

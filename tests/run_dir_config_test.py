@@ -5,7 +5,7 @@ import gin
 import pytest
 
 from official.align import run_dir_config
-from official.align import train_lib
+from official.align import gin_utils
 
 REPO = os.path.dirname(os.path.dirname(__file__))
 
@@ -49,7 +49,7 @@ def test_parse_gin_checks_run_dir_configs_only(tmp_path):
   trusted = tmp_path / "experiment.gin"
   trusted.write_text(payload)
   with pytest.raises(IOError):  # Trusted: gin follows the include.
-    train_lib.parse_gin([str(trusted)], [])
+    gin_utils.parse_gin([str(trusted)], [])
   gin.clear_config()
   for path in (tmp_path / "operative_config.gin",
                tmp_path / "model" / "experiment.gin"):
@@ -57,4 +57,4 @@ def test_parse_gin_checks_run_dir_configs_only(tmp_path):
     path.write_text(payload)
     with pytest.raises(run_dir_config.UntrustedConfigError,
                        match="refused \"include 'elsewhere.gin'\""):
-      train_lib.parse_gin([str(path)], [], model_dir=str(tmp_path / "model"))
+      gin_utils.parse_gin([str(path)], [], model_dir=str(tmp_path / "model"))

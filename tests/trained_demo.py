@@ -8,7 +8,7 @@ above chance); shapes much less. Registered in tests/conftest.py through
 `pytest_plugins`, so any test can request it.
 
     def test_something(trained_demo_export):
-      embedder = embedders.from_hub_dir(trained_demo_export.export_dir)
+      embedder = loaders.from_hub_dir(trained_demo_export.export_dir)
 
 Attributes of the returned `TrainedDemo`: `root`, `world_dir` (demo world:
 train/eval TFRecords, eval_labels.json, metadata.json, vocab.txt),
@@ -76,8 +76,9 @@ class TrainedDemo:
 def build_trained_demo(root: str) -> TrainedDemo:
   """Generates the world, trains, exports (all under `root`)."""
   # Imported here so that collecting tests stays cheap.
-  from official.align import train_lib  # pylint: disable=g-import-not-at-top
-  from official.align.dataloaders import demo_world  # pylint: disable=g-import-not-at-top
+  from official.align import gin_utils  # pylint: disable=g-import-not-at-top
+  from official.align.demo import world as demo_world  # pylint: disable=g-import-not-at-top
+  from official.align.runtime import trainer  # pylint: disable=g-import-not-at-top
   from official.align.serving import export_lib  # pylint: disable=g-import-not-at-top
 
   start = time.time()
@@ -90,16 +91,16 @@ def build_trained_demo(root: str) -> TrainedDemo:
                       vocab_size=300, noise_fraction=NOISE_FRACTION,
                       two_object_fraction=TWO_OBJECT_FRACTION)
   files = [
-      f"TrainConfig.train_file_pattern = '{world_dir}/train-*.tfrecord'",
-      f"TrainConfig.vocab_file = '{world_dir}/vocab.txt'",
+      f"AlignTask.train_file_pattern = '{world_dir}/train-*.tfrecord'",
+      f"Preprocessing.vocab_file = '{world_dir}/vocab.txt'",
   ]
   world_seconds = time.time() - start
   cpu.append(time.process_time())
   try:
     with gin.unlock_config():
       gin.clear_config()
-      train_lib.parse_gin(GIN_FILES, BINDINGS + files)
-    train_lib.train(model_dir)
+      gin_utils.parse_gin(GIN_FILES, BINDINGS + files)
+    trainer.train(model_dir)
     train_seconds = time.time() - start - world_seconds
     cpu.append(time.process_time())
     export_lib.export(model_dir, export_dir)
@@ -127,10 +128,10 @@ def _report(demo: TrainedDemo):
   import json  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from official.align.dataloaders import demo_world  # pylint: disable=g-import-not-at-top
-  from official.align.evaluation import embedders  # pylint: disable=g-import-not-at-top
+  from official.align.demo import world as demo_world  # pylint: disable=g-import-not-at-top
   from official.align.evaluation import zero_shot  # pylint: disable=g-import-not-at-top
-  embedder = embedders.from_hub_dir(demo.export_dir)
+  from official.align.inference import loaders  # pylint: disable=g-import-not-at-top
+  embedder = loaders.from_hub_dir(demo.export_dir)
   with open(os.path.join(demo.world_dir, "eval_labels.json")) as f:
     labels = {r["key"]: r for r in json.load(f)}
   keys, encoded = [], []

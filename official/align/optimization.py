@@ -2,11 +2,12 @@
 """Gin wiring of Model Garden's LAMB and warmup/decay schedule for ALIGN.
 
 Nothing is implemented here: the optimizer and schedules are
-`official.modeling.optimization`'s. Paper defaults (Jia et al. 2021, §5):
+`official.modeling.optimization`'s (and Keras' Adam, `build_adam`, for small
+from-scratch runs). Paper defaults (Jia et al. 2021, §5):
 LAMB, weight decay 1e-5, learning rate warmed up linearly from 0 to 1e-3 over
 10k steps, then decayed linearly to 0 at 1.2M steps.
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
 import gin
 import tf_keras
@@ -97,3 +98,19 @@ def build_optimizer(
       "learning_rate": {"type": "constant"},
   })
   return optimization.OptimizerFactory(config).build_optimizer(learning_rate)
+
+
+@gin.configurable
+def build_adam(learning_rate=None, beta_1: float = 0.9, beta_2: float = 0.999,
+               epsilon: float = 1e-7, global_clipnorm: Optional[float] = None
+               ) -> tf_keras.optimizers.legacy.Optimizer:
+  """Adam with `build_learning_rate()`'s schedule (small runs).
+
+  LAMB (the paper's, `build_optimizer`) scales every update to
+  `learning_rate * ||w||`, which is slow for from-scratch CPU-sized demos.
+  """
+  if learning_rate is None:
+    learning_rate = build_learning_rate()
+  return tf_keras.optimizers.legacy.Adam(
+      learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+      epsilon=epsilon, global_clipnorm=global_clipnorm)

@@ -1,9 +1,13 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
-r"""Trains ALIGN: a thin command line over `train_lib`.
+r"""Trains ALIGN: a thin command line over `runtime.trainer`.
 
   python official/align/train.py --gin_file=configs/tiny.gin \
-      --gin_file=configs/demo.gin --gin_bindings='TrainConfig.train_steps=10' \
-      --model_dir=/tmp/align
+      --gin_bindings="AlignTask.train_file_pattern='shards/*.tfrecord'" \
+      --gin_bindings="Preprocessing.vocab_file='shards/vocab.txt'" \
+      --gin_bindings='TrainConfig.train_steps=10' --model_dir=/tmp/align
+
+The task is `TrainConfig.task` (default `AlignTask()`; e.g.
+`@ClassificationTask()` for a linear probe).
 
 Strategy: `--tpu=NAME` (TPUStrategy), else multi-worker from TF_CONFIG,
 else all GPUs (MirroredStrategy), else one device; or
@@ -18,9 +22,12 @@ from absl import logging
 
 import tensorflow as tf
 
-from official.align import checkpoint_compat
-from official.align import train_lib
+from official.align import gin_utils
+from official.align.checkpoints import compat
 from official.align.dataloaders import input_reader
+from official.align.runtime import config as config_lib
+from official.align.runtime import trainer
+from official.align.tasks import align_task
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, in order.")
@@ -43,12 +50,15 @@ def main(argv):
                     f"{FLAGS.distribution_strategy!r}")
   # Configuration errors end the run with one line, before any work.
   try:
-    train_lib.parse_gin(FLAGS.gin_file, bindings, model_dir=FLAGS.model_dir)
+    gin_utils.parse_gin(FLAGS.gin_file, bindings, model_dir=FLAGS.model_dir)
+    config = config_lib.TrainConfig()
+    if config.task is None:
+      config.task = align_task.AlignTask()
   except (IOError, ValueError) as e:
     sys.exit("train.py: error: " + " ".join(str(e).split()))
   try:
-    result = train_lib.train(FLAGS.model_dir)
-  except checkpoint_compat.ConfigError as e:
+    result = trainer.train(FLAGS.model_dir, config=config)
+  except compat.ConfigError as e:
     # The first line; gin appends "In call to configurable ..." lines.
     sys.exit(f"train.py: error: {str(e).splitlines()[0]}")
   except tf.errors.InvalidArgumentError as e:

@@ -20,10 +20,17 @@ import tensorflow as tf
 import torch
 import transformers
 
-from official.align import train_lib
+from official.align import gin_utils
+from official.align import preprocessing as preprocessing_lib
+from official.align import run_dir
+from official.align.dataloaders import shard_format
+from official.align.runtime import config as config_lib
+from official.align.tasks import align_task
+from official.align.tasks import classification_task
 from official.align.checkpoints import hf_align
 from official.align.modeling import align_model
 from official.align.serving import export_lib
+from official.align.transfer import classifier_model
 
 IMAGE_SIZE = 51
 SEQ_LENGTH = 64
@@ -145,17 +152,19 @@ def test_converted_model_matches_transformers(snapshot, converted):
   model_dir, checkpoint = converted
   assert checkpoint == os.path.join(model_dir, "checkpoints", "ckpt-0")
   assert sorted(os.listdir(model_dir)) == [
-      "checkpoints", "operative_config.gin", "vocab.txt"]
+      "checkpoints", "operative_config.gin", "preprocessing.json",
+      "vocab.txt"]
   # As train.py starts fine-tuning from it: operative config +
   # AlignTask.init_checkpoint (every model variable must match).
   with gin.unlock_config():
     gin.clear_config()
-  train_lib.parse_gin([os.path.join(model_dir, "operative_config.gin")], [])
-  serving = export_lib.serving_config_from_gin()
+  gin_utils.parse_gin([os.path.join(model_dir, "operative_config.gin")], [])
+  serving = preprocessing_lib.Preprocessing()  # As the parsed config says.
+  assert serving == run_dir.read_preprocessing(model_dir)
   assert (serving.seq_length, serving.lower_case, serving.image_size,
           serving.resize_size, serving.pixel_range) == (
               SEQ_LENGTH, True, IMAGE_SIZE, IMAGE_SIZE, "symmetric")
-  model = train_lib.AlignTask(init_checkpoint=model_dir).build_model()
+  model = align_task.AlignTask(init_checkpoint=model_dir).build_model()
   image, text = _our_embeddings(model, reference)
   logits = text @ image.T / float(model.temperature.numpy())
   assert _max_diff(image, reference["image"]) <= TOLERANCE
@@ -275,7 +284,9 @@ def test_align_base_defaults_give_the_b7_bert_base_config():
             "text": dict(hf_align.HF_TEXT_DEFAULTS),
             "align": dict(hf_align.HF_ALIGN_DEFAULTS)}
   hf_align.check_architecture(config)
-  preprocessing = hf_align.Preprocessing(64, True, 289, 289, "symmetric")
+  preprocessing = preprocessing_lib.Preprocessing(
+      seq_length=64, lower_case=True, image_size=289, resize_size=289,
+      pixel_range="symmetric")
   text = hf_align.operative_config(config, preprocessing, "/v/vocab.txt")
   for line in ("ImageEncoder.model_id = 'b7'", "ImageEncoder.embed_dim = None",
                "ImageEncoder.padding = 'explicit'",
@@ -283,10 +294,65 @@ def test_align_base_defaults_give_the_b7_bert_base_config():
                "TextEncoder.embed_dim = 640", "TextEncoder.vocab_size = 30522",
                "TextEncoder.num_layers = 12",
                "TextEncoder.max_sequence_length = 512",
-               "InputReader.image_size = 289",
-               "InputReader.pixel_range = 'symmetric'",
-               "TrainConfig.vocab_file = '/v/vocab.txt'"):
+               "Preprocessing.image_size = 289",
+               "Preprocessing.pixel_range = 'symmetric'",
+               "Preprocessing.vocab_file = '/v/vocab.txt'"):
     assert line in text.splitlines()
+
+
+def _png(colour, size=60):
+  import io  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  buf = io.BytesIO()
+  Image.new("RGB", (size, size), colour).save(buf, "PNG")
+  return buf.getvalue()
+
+
+def test_probe_and_fine_tune_of_the_converted_checkpoint_use_its_preprocessing(
+    converted, tmp_path):
+  """The converter records pixels in [-1, 1] and 64 tokens; a config that
+  says otherwise (the readers' old defaults were [0, 1]) does not win."""
+  model_dir, _ = converted
+  recorded = run_dir.read_preprocessing(model_dir)
+  assert (recorded.pixel_range, recorded.seq_length) == ("symmetric",
+                                                        SEQ_LENGTH)
+  # Data: two classes of flat images, as an ImageFolder and as shards.
+  for name, colour in (("black", (0, 0, 0)), ("white", (255, 255, 255))):
+    (tmp_path / "folder" / name).mkdir(parents=True)
+    for i in range(2):
+      (tmp_path / "folder" / name / f"{i}.png").write_bytes(_png(colour))
+  shards = str(tmp_path / "pairs.tfrecord")
+  with tf.io.TFRecordWriter(shards) as writer:
+    for i, colour in enumerate(((0, 0, 0), (255, 255, 255)) * 2):
+      writer.write(shard_format.make_example(
+          f"k{i}", _png(colour), "a photo of the red dog").SerializeToString())
+  gin.clear_config()
+  try:
+    gin_utils.parse_gin(
+        [os.path.join(model_dir, "operative_config.gin")],
+        ["Preprocessing.pixel_range = 'unit'", "Preprocessing.seq_length = 8",
+         "TrainConfig.global_batch_size = 4"])
+    config = config_lib.TrainConfig()
+    # Linear probe.
+    probe = classification_task.ClassificationTask(
+        train_data=str(tmp_path / "folder"),
+        model_fn=lambda: classifier_model.build_classifier_model(
+            num_classes=2, init_checkpoint=model_dir))
+    probe.build_model()
+    assert probe.preprocessing.pixel_range == "symmetric"
+    batch = next(iter(probe.build_inputs(config)(None)))
+    assert float(tf.reduce_min(batch["image"])) == pytest.approx(-1.0)
+    assert float(tf.reduce_max(batch["image"])) == pytest.approx(1.0)
+    # Fine-tuning of the whole model.
+    fine_tune = align_task.AlignTask(train_file_pattern=shards,
+                                     init_checkpoint=model_dir)
+    assert (fine_tune.preprocessing.pixel_range,
+            fine_tune.preprocessing.seq_length) == ("symmetric", SEQ_LENGTH)
+    batch = next(iter(fine_tune.build_inputs(config)(None)))
+    assert batch["input_word_ids"].shape == (4, SEQ_LENGTH)
+    assert float(tf.reduce_min(batch["image"])) == pytest.approx(-1.0)
+  finally:
+    gin.clear_config()
 
 
 def test_failed_replace_keeps_the_old_conversion(snapshot, converted,
@@ -310,4 +376,4 @@ def test_failed_replace_keeps_the_old_conversion(snapshot, converted,
   with open(checkpoint + ".index", "rb") as f:
     assert f.read() == index
   assert tf.train.latest_checkpoint(
-      os.path.join(model_dir, train_lib.CHECKPOINT_SUBDIR)) == checkpoint
+      os.path.join(model_dir, run_dir.CHECKPOINT_SUBDIR)) == checkpoint

@@ -22,8 +22,9 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorboard.plugins import projector as tb_projector
 
-from official.align.evaluation import classification_data
-from official.align.evaluation import embedders
+from official.align.demo import eval_source
+from official.align.inference import queries
+from official.align.inference import loaders
 from official.align.evaluation import karpathy
 from official.align.evaluation import projector
 from official.align.evaluation import prompts
@@ -74,14 +75,14 @@ CAPTIONS = {
 
 @pytest.fixture(scope="module")
 def hub_embedder(trained_demo_export):
-  return embedders.from_hub_dir(trained_demo_export.export_dir,
+  return loaders.from_hub_dir(trained_demo_export.export_dir,
                                 batch_size=128)
 
 
 @pytest.fixture(scope="module")
 def demo_eval_images(trained_demo_export, hub_embedder):
   """Embeddings, colours and shapes of the demo world's eval split."""
-  source = classification_data.DemoWorldSource(trained_demo_export.world_dir)
+  source = eval_source.EvalSource(trained_demo_export.world_dir)
   with open(os.path.join(trained_demo_export.world_dir,
                          "eval_labels.json")) as f:
     rows = {r["key"]: r for r in json.load(f)}
@@ -129,7 +130,7 @@ def test_zero_shot_prompt_ensemble_at_least_single_prompt(
   of a {}." is reported, not asserted: on this weak model it is within
   noise of the ensemble.
   """
-  source = classification_data.DemoWorldSource(trained_demo_export.world_dir)
+  source = eval_source.EvalSource(trained_demo_export.world_dir)
   result = zero_shot_eval.evaluate(
       hub_embedder, source, prompts.templates("imagenet"), batch_size=256,
       compare_single_templates=True)
@@ -174,7 +175,7 @@ def test_image_plus_text_query_moves_colour(hub_embedder, demo_eval_images):
     # than it aligns them with text (measured: red-red image cosine ~0.9,
     # red-blue ~0, image-text ~0.3; the order flips near text_weight 4), so
     # the text gets a weight of 8.
-    query = embedders.combine_queries(embeddings[query_image], blue,
+    query = queries.combine_queries(embeddings[query_image], blue,
                                       image_weight=1.0, text_weight=8.0)
     scores = embeddings @ query
     # Blue circles rank above red ones: the fraction of (blue, red) pairs
@@ -188,24 +189,24 @@ def test_image_plus_text_query_moves_colour(hub_embedder, demo_eval_images):
 
 def test_combine_queries_maths():
   image, text = np.array([3.0, 0.0]), np.array([0.0, 0.5])
-  np.testing.assert_allclose(embedders.combine_queries(image, text),
+  np.testing.assert_allclose(queries.combine_queries(image, text),
                              [2 ** -0.5, 2 ** -0.5], rtol=1e-6)
   np.testing.assert_allclose(
-      embedders.combine_queries(image, text, 1.0, -1.0),
+      queries.combine_queries(image, text, 1.0, -1.0),
       [2 ** -0.5, -(2 ** -0.5)], rtol=1e-6)
-  batch = embedders.combine_queries(np.eye(2), text, 1.0, 2.0)
+  batch = queries.combine_queries(np.eye(2), text, 1.0, 2.0)
   assert batch.shape == (2, 2)
   np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, rtol=1e-6)
-  np.testing.assert_allclose(embedders.combine_queries(None, text), [0, 1])
+  np.testing.assert_allclose(queries.combine_queries(None, text), [0, 1])
   with pytest.raises(ValueError, match="zero"):
-    embedders.combine_queries(image, image, 1.0, -1.0)
+    queries.combine_queries(image, image, 1.0, -1.0)
   with pytest.raises(ValueError):
-    embedders.combine_queries(None, None)
+    queries.combine_queries(None, None)
 
 
 def test_model_dir_embedder_matches_export(trained_demo_export,
                                            hub_embedder, karpathy_dir):
-  from_checkpoint = embedders.from_model_dir(trained_demo_export.model_dir,
+  from_checkpoint = loaders.from_model_dir(trained_demo_export.model_dir,
                                              batch_size=3)
   texts = ["a red circle", "blue", "", "an orange star on the left"]
   np.testing.assert_allclose(from_checkpoint.embed_texts(texts),
@@ -245,13 +246,13 @@ def test_embedder_inputs_and_errors(hub_embedder, tmp_path):
     hub_embedder.embed_image_files([str(tmp_path / "a.png"),
                                     str(tmp_path / "bad.jpg")])
   with pytest.raises(FileNotFoundError, match="missing_export"):
-    embedders.from_hub_dir(str(tmp_path / "missing_export"))
+    loaders.from_hub_dir(str(tmp_path / "missing_export"))
   with pytest.raises(FileNotFoundError, match="No SavedModel"):
-    embedders.from_hub_dir(str(tmp_path))
+    loaders.from_hub_dir(str(tmp_path))
   with pytest.raises(FileNotFoundError, match="missing_model"):
-    embedders.from_model_dir(str(tmp_path / "missing_model"))
+    loaders.from_model_dir(str(tmp_path / "missing_model"))
   with pytest.raises(ValueError, match="exactly one"):
-    embedders.load()
+    loaders.load()
 
 
 def test_karpathy_retrieval_end_to_end(hub_embedder, karpathy_dir):

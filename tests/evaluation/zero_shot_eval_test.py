@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from official.align.evaluation import classification_data
-from official.align.evaluation import embedders
+from official.align.inference import embedder as embedder_lib
 from official.align.evaluation import prompts
 from official.align.evaluation import zero_shot
 from official.align.evaluation import zero_shot_eval
@@ -43,7 +43,7 @@ def _colour_embedder():
       out.append(np.array(COLOURS[words[0]]) - 1 / 3)
     return np.stack(out).astype(np.float32)
 
-  return embedders.Embedder(
+  return embedder_lib.Embedder(
       encode_texts=texts,
       encode_images=lambda x: x.numpy().mean(axis=(1, 2)) - 1 / 3,
       encode_image_bytes=images_from_bytes, source="colours", batch_size=4)
@@ -104,9 +104,9 @@ def test_data_files_are_package_data():
   shipped = {os.path.relpath(p, root)
              for pattern in package_data["official.align"]
              for p in glob.glob(os.path.join(root, pattern), recursive=True)}
-  for name in ("imagenet_class_names.txt", "imagenet_templates.txt",
-               "demo_world_templates.txt"):
+  for name in ("imagenet_class_names.txt", "imagenet_templates.txt"):
     assert os.path.join("evaluation", "data", name) in shipped
+  assert os.path.join("demo", "templates.txt") in shipped  # demo_world's.
 
 
 def test_text_classifier_ensembles_normalised_prompts():

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_text  # pylint: disable=unused-import  # Tokeniser ops.
 
-from official.align import checkpoint_compat
+from official.align.checkpoints import compat
 from official.align.serving import export_lib
 
 NUM_THREADS = 8
@@ -79,7 +79,7 @@ def test_concurrent_calls_return_sequential_embeddings(trained_demo_export):
 
 def _export_error(trained_demo_export, export_dir, bindings):
   try:
-    with pytest.raises(checkpoint_compat.ConfigError) as error:
+    with pytest.raises(compat.ConfigError) as error:
       export_lib.export(trained_demo_export.model_dir, export_dir,
                         gin_bindings=bindings)
   finally:
@@ -101,7 +101,7 @@ def test_export_refuses_a_vocabulary_larger_than_the_checkpoint_table(
   with open(vocab, "w") as f:
     f.write("\n".join(tokens + [f"t{i}" for i in range(2000)]) + "\n")
   message = _export_error(trained_demo_export, str(tmp_path / "export"),
-                          [f"TrainConfig.vocab_file = '{vocab}'"])
+                          [f"Preprocessing.vocab_file = '{vocab}'"])
   assert message.startswith(f"Vocabulary {vocab} has {len(tokens) + 2000} "
                             "tokens but the checkpoint's word-embedding table")
 

@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
 import tiny_models  # pylint: disable=g-import-not-at-top,wrong-import-position
-from official.align import train_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from official.align.runtime import steps
 
 KILL_ENV = "ALIGN_KILL_AT"
 
@@ -67,7 +67,7 @@ def _install_kill(plan: str):
   calls = {"loop": 0, "save": 0}
 
   if kind in ("step", "delay"):
-    make_train_loop = train_lib.make_train_loop
+    make_train_loop = steps.make_train_loop
 
     def patched_make_train_loop(*args, **kwargs):
       loop = make_train_loop(*args, **kwargs)
@@ -82,7 +82,7 @@ def _install_kill(plan: str):
                           args=(f"{rest[0]} s after loop call {n}",)).start()
         return out
       return counted
-    train_lib.make_train_loop = patched_make_train_loop
+    steps.make_train_loop = patched_make_train_loop
     return
 
   manager_save = tf.train.CheckpointManager.save

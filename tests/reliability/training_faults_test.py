@@ -22,9 +22,11 @@ import pytest
 import tensorflow as tf
 
 import train_worker  # Registers `conv_image_tower` with gin.
-from official.align import checkpoint_compat
-from official.align import train_lib
-from official.align.dataloaders import demo_world
+from official.align import gin_utils
+from official.align.runtime import steps
+from official.align.runtime import trainer
+from official.align.checkpoints import compat
+from official.align.demo import world as demo_world
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -75,16 +77,16 @@ def world(tmp_path_factory):
 
 
 def _file_bindings(world_dir):
-  return [f"TrainConfig.train_file_pattern = '{world_dir}/train-*.tfrecord'",
-          f"TrainConfig.vocab_file = '{world_dir}/vocab.txt'"]
+  return [f"AlignTask.train_file_pattern = '{world_dir}/train-*.tfrecord'",
+          f"Preprocessing.vocab_file = '{world_dir}/vocab.txt'"]
 
 
 def _train_in_process(model_dir, world_dir, extra=()):
   gin.clear_config()
-  train_lib.parse_gin([TINY_GIN],
+  gin_utils.parse_gin([TINY_GIN],
                       BINDINGS + _file_bindings(world_dir) + list(extra))
   try:
-    return train_lib.train(model_dir)
+    return trainer.train(model_dir)
   finally:
     gin.clear_config()
 
@@ -187,7 +189,7 @@ def no_training(monkeypatch):
   """Fails the test if the training loop is ever built."""
   def refuse(*args, **kwargs):
     raise AssertionError("the training loop was built")
-  monkeypatch.setattr(train_lib, "make_train_loop", refuse)
+  monkeypatch.setattr(steps, "make_train_loop", refuse)
 
 
 def _first_line(error):
@@ -201,13 +203,13 @@ def test_checkpoint_of_another_architecture_fails_before_training(
     world, reference, tmp_path, no_training):
   model_dir = str(tmp_path / "other")
   shutil.copytree(reference[0], model_dir)
-  with pytest.raises(checkpoint_compat.ConfigError) as error:
+  with pytest.raises(compat.ConfigError) as error:
     _train_in_process(model_dir, world, ["TextEncoder.num_layers = 2"])
   message = _first_line(error.value)
   assert "ckpt-24 does not fit the configured model" in message
   assert "transformer/layer_1/" in message and "not in the checkpoint" in (
       message)
-  with pytest.raises(checkpoint_compat.ConfigError,
+  with pytest.raises(compat.ConfigError,
                      match=r"embeddings has shape \[1000, 16\] in the "
                      r"checkpoint but \[1200, 16\] in the model"):
     _train_in_process(model_dir, world, ["TextEncoder.vocab_size = 1200"])
@@ -239,9 +241,9 @@ def test_vocabulary_larger_than_embedding_table_fails_before_training(
     tokens = f.read().splitlines()
   with open(vocab, "w") as f:
     f.write("\n".join(tokens + [f"extra{i}" for i in range(1500)]) + "\n")
-  with pytest.raises(checkpoint_compat.ConfigError) as error:
+  with pytest.raises(compat.ConfigError) as error:
     _train_in_process(str(tmp_path / "run"), world,
-                      [f"TrainConfig.vocab_file = '{vocab}'"])
+                      [f"Preprocessing.vocab_file = '{vocab}'"])
   message = _first_line(error.value)
   assert f"Vocabulary {vocab} has {len(tokens) + 1500} tokens" in message
   assert "table has 1000 rows" in message
@@ -251,9 +253,9 @@ def test_missing_gin_file_and_unknown_binding_are_one_line(tmp_path):
   missing = str(tmp_path / "no_such.gin")
   gin.clear_config()
   with pytest.raises(IOError) as error:
-    train_lib.parse_gin([TINY_GIN, missing], [])
+    gin_utils.parse_gin([TINY_GIN, missing], [])
   assert _first_line(error.value) == f"Gin file not found: {missing}"
   gin.clear_config()
   with pytest.raises(ValueError, match="TrainConfig.trian_steps"):
-    train_lib.parse_gin([TINY_GIN], ["TrainConfig.trian_steps = 3"])
+    gin_utils.parse_gin([TINY_GIN], ["TrainConfig.trian_steps = 3"])
   gin.clear_config()

@@ -2,7 +2,7 @@
 
 Issue 20, row by row, through the public entry points: search indexes
 (`SearchIndex.load`, the search CLI), run-dir gin configs (`train.py`,
-`export_lib.export`, `embedders.from_model_dir`), export bindings
+`export_lib.export`, `loaders.from_model_dir`), export bindings
 (`export_tfhub.py`), Hugging Face snapshots (`hf_align.convert`,
 `convert_hf_checkpoint.py`), Karpathy JSON (`karpathy.load_karpathy`,
 `retrieval_eval`) and replacing an output (`SearchIndex.save`). Payloads
@@ -22,10 +22,11 @@ import pytest
 
 from official.align import run_dir_config
 from official.align.checkpoints import hf_align
-from official.align.evaluation import embedders
+from official.align.inference import loaders
 from official.align.evaluation import karpathy
 from official.align.search import __main__ as search_cli
 from official.align.search import index as index_lib
+from official.align.search import index_files
 from official.align.serving import export_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -68,7 +69,7 @@ def _tiny_model_dir(root, name="model") -> str:
   with open(vocab, "w") as f:
     f.write("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\n")
   with open(os.path.join(model_dir, export_lib.OPERATIVE_CONFIG), "w") as f:
-    f.write(config + f"\nTrainConfig.vocab_file = '{vocab}'\n")
+    f.write(config + f"\nPreprocessing.vocab_file = '{vocab}'\n")
   for name_ in ("checkpoints/ckpt-1.index", "results.json"):
     with open(os.path.join(model_dir, name_), "w") as f:
       f.write("keep me")
@@ -181,8 +182,8 @@ def _rehash(index_dir):
   with open(path) as f:
     manifest = json.load(f)
   manifest["files"] = {
-      name: index_lib._sha256(os.path.join(index_dir, name))  # pylint: disable=protected-access
-      for name in index_lib._files_under(index_dir)}  # pylint: disable=protected-access
+      name: index_files.sha256(os.path.join(index_dir, name))
+      for name in index_files.files_under(index_dir)}
   with open(path, "w") as f:
     json.dump(manifest, f)
 
@@ -291,7 +292,7 @@ def test_search_loads_the_model_an_index_names_only_on_request(
     loaded.append(source)
     raise ValueError("stopped before running the model")
 
-  monkeypatch.setattr(embedders, "load", fake_load)
+  monkeypatch.setattr(loaders, "load", fake_load)
   search_cli._EMBEDDERS.clear()  # pylint: disable=protected-access
   message = _search_cli_error("search", f"--index_dir={index_dir}", "--text=a")
   assert "Give --hub_dir or --model_dir" in _one_line(message)
@@ -350,7 +351,7 @@ def test_export_and_evaluation_refuse_code_in_a_run_dir_config(
   with open(config, "w") as f:
     f.write(statement.format(other=other) + "\n" + text)
   for load in (lambda: export_lib.export(model_dir, str(tmp_path / "out")),
-               lambda: embedders.from_model_dir(model_dir)):
+               lambda: loaders.from_model_dir(model_dir)):
     with pytest.raises(run_dir_config.UntrustedConfigError) as error:
       load()
     assert f"refused {statement.format(other=other)!r}" in _one_line(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from official.align.search import index as index_lib
+from official.align.search import index_files
 
 
 def _clustered(count, dim, num_clusters, seed):
@@ -170,7 +171,7 @@ def test_load_errors_name_the_problem(tmp_path, data):
     index_lib.SearchIndex.load(str(tmp_path / "index"))
   # Consistent files of the wrong shape (manifest rewritten to match).
   manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
-  manifest["files"]["embeddings.npy"] = index_lib._sha256(  # pylint: disable=protected-access
+  manifest["files"]["embeddings.npy"] = index_files.sha256(
       str(tmp_path / "index" / "embeddings.npy"))
   (tmp_path / "index" / "manifest.json").write_text(json.dumps(manifest))
   with pytest.raises(index_lib.SearchIndexError, match="manifest says 10"):

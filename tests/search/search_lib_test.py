@@ -16,7 +16,8 @@ import pytest
 import tensorflow as tf
 
 from official.align.dataloaders import shard_format
-from official.align.evaluation import embedders
+from official.align.inference import queries
+from official.align.inference import loaders
 from official.align.search import __main__ as cli
 from official.align.search import index as index_lib
 from official.align.search import search_lib
@@ -69,7 +70,7 @@ def world(trained_demo_export, tmp_path_factory):
         "gif-like", b"GIF89a" + b"\0" * 20, "caption").SerializeToString())
     writer.write(shard_format.make_example(
         "extra", encoded[1], "caption").SerializeToString())
-  embedder = embedders.from_hub_dir(hub_dir)
+  embedder = loaders.from_hub_dir(hub_dir)
   # Shards are read in sorted path order.
   in_order = sorted([(eval_shard, shard_keys, shard_images),
                      (bad_shard, ["extra"], [encoded[1]])])
@@ -139,7 +140,7 @@ def test_build_from_tfrecord_shards_and_cli_search(world, shard_index,
   captured = capsys.readouterr()
   assert f"Loading the model hub_dir={world['hub_dir']}" in captured.err
   lines = captured.out.strip().splitlines()
-  query = embedders.combine_queries(
+  query = queries.combine_queries(
       world["embedder"].embed_image_files([world["paths"][2]])[0],
       world["embedder"].embed_texts(["a red circle"])[0], 1.0, -0.5)
   scores = world["shard_expected"] @ query

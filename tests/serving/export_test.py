@@ -20,7 +20,8 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from official.align.dataloaders import demo_world
+from official.align import run_dir
+from official.align.demo import world as demo_world
 from official.align.dataloaders import image_preprocessing
 from official.align.dataloaders import text_preprocessing
 from official.align.evaluation import zero_shot
@@ -42,8 +43,11 @@ gin.external_configurable(tiny_models.conv_image_encoder,
 
 OPERATIVE_CONFIG = """
 build_align_model.image_encoder_cls = @serving_test_conv_image_encoder
-build_align_model.image_size = 32
-build_align_model.seq_length = {seq_length}
+Preprocessing.image_size = {crop}
+Preprocessing.resize_size = {resize}
+Preprocessing.seq_length = {seq_length}
+Preprocessing.pixel_range = '{pixel_range}'
+Preprocessing.vocab_file = '{vocab}'
 TextEncoder.embed_dim = 16
 TextEncoder.vocab_size = 64
 TextEncoder.hidden_size = 16
@@ -53,12 +57,6 @@ TextEncoder.inner_dim = 32
 TextEncoder.max_sequence_length = {seq_length}
 TextEncoder.dropout_rate = 0.0
 TextEncoder.attention_dropout_rate = 0.0
-InputReader.image_size = {crop}
-InputReader.resize_size = {resize}
-InputReader.seq_length = {seq_length}
-InputReader.pixel_range = '{pixel_range}'
-TrainConfig.vocab_file = '{vocab}'
-TrainConfig.train_file_pattern = 'unused'
 """
 
 
@@ -181,7 +179,7 @@ def test_exported_towers_reproduce_python_zero_shot_on_demo_world(
   agree on demo-world eval images, over colours and colour-shape pairs."""
   demo = trained_demo_export
   try:
-    model, config, _ = export_lib.restore_model(demo.model_dir)
+    model, config, _ = run_dir.restore_model(demo.model_dir)
   finally:
     with gin.unlock_config():
       gin.clear_config()

@@ -1,8 +1,8 @@
-"""Transfer: classification reader, linear probe and fine-tuning via train_lib.
+"""Transfer: classification reader, linear probe and fine-tuning via the trainer.
 
 A tiny separable task (three colours with pixel noise, 32 px, ImageFolder
 and TFRecord) and a tiny ALIGN checkpoint with the two-conv test tower are
-shared by the module; both runs go through `train_lib.train` with
+shared by the module; both runs go through `runtime.trainer.train` with
 configs/linear_probe_tiny.gin.
 """
 import os
@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from official.align import train_lib
+from official.align import gin_utils
+from official.align import run_dir
+from official.align.runtime import trainer
+from official.align.tasks import align_task
 from official.align.dataloaders import input_reader
 from official.align.transfer import classification_input
-from official.align.transfer import classifier_model
 
 import tiny_models
 
@@ -73,7 +75,7 @@ def align_run(tmp_path_factory):
       image_tower=tiny_models.conv_image_encoder())
   manager = tf.train.CheckpointManager(
       tf.train.Checkpoint(model=model),
-      os.path.join(model_dir, train_lib.CHECKPOINT_SUBDIR), max_to_keep=1)
+      os.path.join(model_dir, run_dir.CHECKPOINT_SUBDIR), max_to_keep=1)
   manager.save(checkpoint_number=7)
   return model_dir, [v.numpy() for v in model.image_encoder.variables]
 
@@ -127,20 +129,20 @@ def test_bad_inputs_are_counted_or_named(data, tmp_path):
 
 def _train(model_dir, data, align_dir, extra):
   gin.clear_config()
-  train_lib.parse_gin([CONFIG], [
+  gin_utils.parse_gin([CONFIG], [
       f"ClassificationTask.train_data = '{data}/train'",
       f"ClassificationTask.eval_data = '{data}/eval.tfrecord'",
       "ClassificationInputReader.label_offset = -1",
       "build_classifier_model.num_classes = 3",
       "build_classifier_model.image_encoder_cls = @transfer_test_conv_tower",
       f"build_classifier_model.init_checkpoint = '{align_dir}'",
-      "ClassificationInputReader.resize_size = 32",
+      "Preprocessing.resize_size = 32",
       "TrainConfig.global_batch_size = 12",
       "TrainConfig.deterministic = True",
       "TrainConfig.num_summary_images = 2",
   ] + extra)
   try:
-    return train_lib.train(model_dir)
+    return trainer.train(model_dir)
   finally:
     gin.clear_config()
 
@@ -164,7 +166,7 @@ def test_linear_probe_keeps_the_tower_and_learns(data, align_run, tmp_path):
   assert result["eval"]["top1_accuracy"] >= 0.8, result["eval"]
   assert result["eval"]["top5_accuracy"] == 1.0
   assert tf.train.latest_checkpoint(
-      os.path.join(str(tmp_path), train_lib.CHECKPOINT_SUBDIR)).endswith(
+      os.path.join(str(tmp_path), run_dir.CHECKPOINT_SUBDIR)).endswith(
           f"ckpt-{steps}")
 
 
@@ -184,20 +186,20 @@ def test_finetuning_trains_the_tower(data, align_run, tmp_path):
 
 def test_transfer_configs_parse(tmp_path):
   """Every transfer/recipe config parses and picks its task."""
-  from official.align.transfer import classification_task  # pylint: disable=g-import-not-at-top
+  from official.align.tasks import classification_task  # pylint: disable=g-import-not-at-top
   cases = {
       "linear_probe_imagenet_b7.gin": classification_task.ClassificationTask,
       "finetune_imagenet_b7.gin": classification_task.ClassificationTask,
-      "retrieval_finetune_flickr30k.gin": train_lib.AlignTask,
+      "retrieval_finetune_flickr30k.gin": align_task.AlignTask,
   }
   for name, task_cls in cases.items():
     gin.clear_config()
     try:
-      train_lib.parse_gin([os.path.join(REPO, "configs", name)], [
+      gin_utils.parse_gin([os.path.join(REPO, "configs", name)], [
           f"ClassificationTask.train_data = '{tmp_path}'"])
-      config = train_lib.TrainConfig()
+      config = trainer.TrainConfig()
       assert isinstance(config.task, task_cls), name
     finally:
       gin.clear_config()
   with pytest.raises(ValueError, match="No checkpoint"):
-    classifier_model.latest_checkpoint(str(tmp_path))
+    run_dir.resolve_checkpoint(str(tmp_path))

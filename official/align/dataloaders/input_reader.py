@@ -98,6 +98,7 @@ from typing import Optional
 import gin
 import tensorflow as tf
 
+from official.align import preprocessing as preprocessing_lib
 from official.align.dataloaders import image_preprocessing
 from official.align.dataloaders import shard_format
 from official.align.dataloaders import shard_reading
@@ -242,7 +243,13 @@ _normalize_fused = tf.function(image_preprocessing.normalize,
                                jit_compile=True)
 
 
-@gin.configurable
+# The model's preprocessing is bound once, as `Preprocessing`; these
+# arguments override it for programs (tests, benchmarks), not for configs.
+_PREPROCESSING_ARGS = ("vocab_file", "seq_length", "lower_case", "image_size",
+                       "resize_size", "pixel_range")
+
+
+@gin.configurable(denylist=_PREPROCESSING_ARGS)
 class InputReader:
   """Builds the per-input-pipeline `tf.data.Dataset` of ALIGN batches."""
 
@@ -252,12 +259,12 @@ class InputReader:
                is_training: bool,
                vocab_file: Optional[str] = None,
                tokenizer: Optional[text_preprocessing.TextTokenizer] = None,
-               seq_length: int = 64,
-               lower_case: bool = True,
-               image_size: int = 289,
-               resize_size: int = 346,
+               seq_length: Optional[int] = None,
+               lower_case: Optional[bool] = None,
+               image_size: Optional[int] = None,
+               resize_size: Optional[int] = None,
                random_flip: bool = True,
-               pixel_range: str = "unit",
+               pixel_range: Optional[str] = None,
                image_dtype: str = "float32",
                shard_format_name: str = "tfrecord",
                feature_keys: shard_format.FeatureKeys = (
@@ -268,7 +275,9 @@ class InputReader:
                drop_remainder: Optional[bool] = None,
                deterministic: bool = False,
                seed: Optional[int] = None,
-               return_text: bool = False):
+               return_text: bool = False,
+               preprocessing: Optional[
+                   preprocessing_lib.Preprocessing] = None):
     """Configures the reader.
 
     Args:
@@ -299,7 +308,20 @@ class InputReader:
         two runs give identical batches.
       seed: shuffle/augmentation seed; random if None and not deterministic.
       return_text: also return `key` and `text` string [B] features.
+      preprocessing: the model's `Preprocessing` (default: the gin-bound
+        one); `vocab_file`, `seq_length`, `lower_case`, `image_size`,
+        `resize_size` and `pixel_range`, when given, override its fields.
     """
+    preprocessing = (preprocessing or preprocessing_lib.Preprocessing()
+                     ).replace(**{k: v for k, v in dict(
+                         vocab_file=vocab_file, seq_length=seq_length,
+                         lower_case=lower_case, image_size=image_size,
+                         resize_size=resize_size,
+                         pixel_range=pixel_range).items() if v is not None})
+    vocab_file, seq_length = preprocessing.vocab_file, preprocessing.seq_length
+    lower_case, pixel_range = preprocessing.lower_case, preprocessing.pixel_range
+    image_size = preprocessing.image_size
+    resize_size = preprocessing.resize_size
     if image_dtype not in IMAGE_DTYPES:
       raise ValueError(f"image_dtype must be in {IMAGE_DTYPES}, "
                        f"got {image_dtype!r}.")

@@ -4,7 +4,7 @@
 Every source yields batches of *encoded* images (JPEG/PNG/GIF/BMP bytes),
 their integer labels and a name per image (for messages), and knows its
 class names in label order. Images are decoded by the encoder
-(`embedders.Embedder.embed_image_bytes`), exactly as in evaluation.
+(`inference.embedder.Embedder.embed_image_bytes`), exactly as in evaluation.
 
 * `ImageFolder(root)`: one sub-directory per class (sorted names are the
   labels; "_" in a directory name reads as a space in the class name).
@@ -14,13 +14,13 @@ class names in label order. Images are decoded by the encoder
 * `TfrecordSource(file_pattern, class_names)`: `tf.train.Example` records
   with an encoded image and an integer label under configurable keys
   (defaults: the ImageNet TFRecord layout of tensorflow/models).
-* `DemoWorldSource(world_dir)`: the demo world's eval split with its 48
-  colour-shape labels (`dataloaders.demo_world`).
+* "demo_world:DIR": the demo world's eval split with its 48 colour-shape
+  labels (`demo.eval_source.EvalSource`, loaded by name: `PROJECT_SOURCES`).
 
 `parse_dataset("folder:DIR" | "tfds:NAME" | "tfrecord:GLOB" |
 "demo_world:DIR", ...)` builds one from the CLI's `--dataset`.
 """
-import json
+import importlib
 import os
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -31,6 +31,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 # (encoded images, int64 labels [n], names [n]).
 Batch = Tuple[List[bytes], np.ndarray, List[str]]
 
+# Sources that live with their project (its `EvalSource(value)`), imported
+# by name only when asked for.
+PROJECT_SOURCES = {"demo_world": "official.align.demo.eval_source"}
 
 class ImageFolder:
   """`root/<class>/<image>` files; labels follow the sorted class folders.
@@ -185,47 +188,6 @@ class TfrecordSource:
     return _record_batches(self._dataset, batch_size, self._files[0])
 
 
-class DemoWorldSource:
-  """The demo world's eval split, labelled by colour-shape pair.
-
-  Attributes:
-    class_names: the 48 "colour shape" names (`demo_world.class_names`).
-    held_out: {key: bool}, whether an image shows a pair unseen in training.
-    num_examples: eval images.
-  """
-
-  def __init__(self, world_dir: str):
-    from official.align.dataloaders import demo_world  # pylint: disable=g-import-not-at-top
-    from official.align.dataloaders import shard_format  # pylint: disable=g-import-not-at-top
-    labels_file = os.path.join(world_dir, "eval_labels.json")
-    if not tf.io.gfile.exists(labels_file):
-      raise FileNotFoundError(f"No eval_labels.json in {world_dir}")
-    with tf.io.gfile.GFile(labels_file) as f:
-      rows = json.load(f)
-    self.class_names = demo_world.class_names()
-    index = {n: i for i, n in enumerate(self.class_names)}
-    self._label = {r["key"]: index[r["pair"]] for r in rows}
-    self.held_out = {r["key"]: bool(r["held_out"]) for r in rows}
-    self.num_examples = len(rows)
-    self._files = sorted(tf.io.gfile.glob(
-        os.path.join(world_dir, "eval-*.tfrecord")))
-    if not self._files:
-      raise FileNotFoundError(f"No eval-*.tfrecord in {world_dir}")
-    keys = shard_format.DEFAULT_KEYS
-    self._keys = (keys.image, keys.key)
-
-  def batches(self, batch_size: int) -> Iterator[Batch]:
-    image_key, key_key = self._keys
-    spec = {image_key: tf.io.FixedLenFeature([], tf.string),
-            key_key: tf.io.FixedLenFeature([], tf.string)}
-    dataset = tf.data.TFRecordDataset(self._files).map(
-        lambda r: tf.io.parse_single_example(r, spec))
-    for batch in dataset.batch(batch_size).as_numpy_iterator():
-      keys = [k.decode("utf-8") for k in batch[key_key]]
-      yield (list(batch[image_key]),
-             np.array([self._label[k] for k in keys], np.int64), keys)
-
-
 def parse_dataset(spec: str, class_names: Optional[Sequence[str]] = None,
                   split: Optional[str] = None,
                   tfds_data_dir: Optional[str] = None,
@@ -254,8 +216,8 @@ def parse_dataset(spec: str, class_names: Optional[Sequence[str]] = None,
                           image_key=image_key or "image/encoded",
                           label_key=label_key or "image/class/label",
                           label_offset=label_offset)
-  elif kind == "demo_world":
-    source = DemoWorldSource(value)
+  elif kind in PROJECT_SOURCES:
+    source = importlib.import_module(PROJECT_SOURCES[kind]).EvalSource(value)
   else:
     raise ValueError(f"Unknown dataset kind {kind!r} in {spec!r} (folder, "
                      "tfds, tfrecord, demo_world).")

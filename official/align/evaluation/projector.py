@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from tensorboard.plugins import projector as tb_projector
 
-from official.align.evaluation import embedders
+from official.align.inference import model_flags
 from official.align.evaluation import karpathy
 
 CHECKPOINT_NAME = "embeddings.ckpt"
@@ -156,8 +156,8 @@ def write_projector(log_dir: str,
 
 
 def _define_flags():
-  embedders.define_model_flags()
-  flags.adopt_module_key_flags(embedders)
+  model_flags.define_model_flags()
+  flags.adopt_module_key_flags(model_flags)
   flags.DEFINE_string("karpathy_json", None, "Karpathy split JSON.")
   flags.DEFINE_string("image_dir", None, "Directory of the images.")
   flags.DEFINE_list("split", ["test"], "Karpathy split(s).")
@@ -177,7 +177,7 @@ def main(argv):
         f.karpathy_json, f.image_dir, splits=f.split,
         captions_per_image=f.captions_per_image or None,
         max_images=f.max_images)
-    embedder = embedders.from_flags(progress=True)
+    embedder = model_flags.from_flags(progress=True)
     written = write_projector(
         f.output_dir, embedder.embed_image_files(dataset.image_paths),
         embedder.embed_texts(dataset.captions), dataset.image_paths,

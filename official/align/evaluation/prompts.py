@@ -11,11 +11,12 @@ Built-in lists, by name:
   "missile" and "sunglasses"). "demo_world" — the demo world's 48
   "colour shape" pairs.
 * templates: "imagenet" — CLIP's 80 ImageNet templates; "demo_world" —
-  templates in the style of the demo world's alt-texts.
+  the demo's evaluation templates (official/align/demo/templates.txt).
 
 Any other value is read as a text file, one entry per line (blank lines
 ignored). Templates contain "{}" where the class name goes.
 """
+import importlib
 import os
 from typing import List
 
@@ -23,8 +24,10 @@ import tensorflow as tf
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 CLASS_NAME_FILES = {"imagenet": "imagenet_class_names.txt"}
-TEMPLATE_FILES = {"imagenet": "imagenet_templates.txt",
-                  "demo_world": "demo_world_templates.txt"}
+TEMPLATE_FILES = {"imagenet": "imagenet_templates.txt"}
+# Lists that live with their project (its `class_names()`, `templates()`),
+# imported by name only when asked for.
+PROJECT_LISTS = {"demo_world": "official.align.demo.world"}
 SINGLE_TEMPLATE = "a photo of a {}."
 
 
@@ -41,9 +44,8 @@ def class_names(name_or_path: str) -> List[str]:
   Raises:
     FileNotFoundError: neither a built-in name nor an existing file.
   """
-  if name_or_path == "demo_world":
-    from official.align.dataloaders import demo_world  # pylint: disable=g-import-not-at-top
-    return demo_world.class_names()
+  if name_or_path in PROJECT_LISTS:
+    return importlib.import_module(PROJECT_LISTS[name_or_path]).class_names()
   if name_or_path in CLASS_NAME_FILES:
     return _read_lines(os.path.join(DATA_DIR, CLASS_NAME_FILES[name_or_path]))
   return _read_lines(name_or_path)
@@ -56,7 +58,9 @@ def templates(name_or_path: str) -> List[str]:
     FileNotFoundError: neither a built-in name nor an existing file.
     ValueError: a template without exactly one "{}".
   """
-  if name_or_path in TEMPLATE_FILES:
+  if name_or_path in PROJECT_LISTS:
+    lines = importlib.import_module(PROJECT_LISTS[name_or_path]).templates()
+  elif name_or_path in TEMPLATE_FILES:
     lines = _read_lines(os.path.join(DATA_DIR, TEMPLATE_FILES[name_or_path]))
   else:
     lines = _read_lines(name_or_path)

@@ -19,12 +19,13 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
-from official.align.evaluation import embedders
+from official.align.inference import embedder as embedder_lib
+from official.align.inference import model_flags
 from official.align.evaluation import karpathy
 from official.align.evaluation import retrieval
 
 
-def evaluate(embedder: embedders.Embedder,
+def evaluate(embedder: embedder_lib.Embedder,
              dataset: karpathy.RetrievalSet,
              batch_size: Optional[int] = None,
              block_size: Optional[int] = retrieval.DEFAULT_BLOCK_SIZE,
@@ -72,8 +73,8 @@ def format_metrics(metrics: Dict) -> str:
 
 
 def _define_flags():
-  embedders.define_model_flags()
-  flags.adopt_module_key_flags(embedders)
+  model_flags.define_model_flags()
+  flags.adopt_module_key_flags(model_flags)
   flags.DEFINE_string("karpathy_json", None, "dataset_flickr30k.json or "
                       "dataset_coco.json.")
   flags.DEFINE_string("image_dir", None, "Directory of the images (COCO: "
@@ -98,7 +99,7 @@ def main(argv):
         f.karpathy_json, f.image_dir, splits=f.split,
         captions_per_image=f.captions_per_image or None,
         max_images=f.max_images)
-    embedder = embedders.from_flags()
+    embedder = model_flags.from_flags()
     result = evaluate(embedder, dataset, block_size=f.block_size,
                       progress=f.progress)
   except (FileNotFoundError, ValueError) as e:

@@ -89,7 +89,7 @@ def embed_prompts(embed_texts: Callable[[Sequence[str]], np.ndarray],
 
   Args:
     embed_texts: list of strings → float [n, dim] (e.g.
-      `embedders.Embedder.embed_texts`).
+      `inference.embedder.Embedder.embed_texts`).
     class_names: the class names, in label order.
     templates: prompt templates with one "{}".
   """

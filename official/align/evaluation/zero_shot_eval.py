@@ -26,14 +26,15 @@ import numpy as np
 import tensorflow as tf
 
 from official.align.evaluation import classification_data
-from official.align.evaluation import embedders
+from official.align.inference import embedder as embedder_lib
+from official.align.inference import model_flags
 from official.align.evaluation import prompts
 from official.align.evaluation import zero_shot
 
 PROMPT_MODES = ("ensemble", "single", "compare")
 
 
-def evaluate(embedder: embedders.Embedder, source,
+def evaluate(embedder: embedder_lib.Embedder, source,
              templates: Sequence[str],
              class_names: Optional[Sequence[str]] = None,
              ks: Sequence[int] = (1, 5),
@@ -139,8 +140,8 @@ def per_class_table(result: Dict) -> str:
 
 
 def _define_flags():
-  embedders.define_model_flags()
-  flags.adopt_module_key_flags(embedders)
+  model_flags.define_model_flags()
+  flags.adopt_module_key_flags(model_flags)
   flags.DEFINE_string("dataset", None, "folder:DIR, tfds:NAME, "
                       "tfrecord:GLOB or demo_world:WORLD_DIR.")
   flags.DEFINE_string("tfds_data_dir", None, "Where the TFDS dataset is "
@@ -173,7 +174,7 @@ def main(argv):
   del argv
   f = flags.FLAGS
   try:
-    embedder = embedders.from_flags()
+    embedder = model_flags.from_flags()
     class_names = prompts.class_names(f.class_names) if f.class_names else None
     source = classification_data.parse_dataset(
         f.dataset, class_names=class_names, split=f.split,

@@ -35,8 +35,9 @@ import zlib
 from absl import app
 from absl import flags
 from absl import logging
-import apache_beam as beam
-from apache_beam.io import fileio
+from official.align import extras  # pylint: disable=g-bad-import-order
+beam = extras.require("apache_beam", "beam", "The filtering pipeline")
+from apache_beam.io import fileio  # pylint: disable=g-import-not-at-top
 from apache_beam.io import tfrecordio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems

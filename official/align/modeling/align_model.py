@@ -1,12 +1,13 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
 """The ALIGN dual encoder and its cross-replica contrastive training step."""
-from typing import Any, Callable, Dict, Mapping
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import gin
 import tensorflow as tf
 import tf_keras
 
 from official.align import losses
+from official.align import preprocessing as preprocessing_lib
 from official.align.modeling import image_encoder as image_encoder_lib
 from official.align.modeling import text_encoder as text_encoder_lib
 
@@ -188,18 +189,21 @@ def apply_aggregated_gradients(optimizer, grads_and_vars):
 
 
 @gin.configurable
-def build_align_model(image_encoder_cls=image_encoder_lib.ImageEncoder,
-                      text_encoder_cls=text_encoder_lib.TextEncoder,
-                      image_size: int = 289,
-                      seq_length: int = 64) -> AlignModel:
+def build_align_model(
+    image_encoder_cls=image_encoder_lib.ImageEncoder,
+    text_encoder_cls=text_encoder_lib.TextEncoder,
+    preprocessing: Optional[preprocessing_lib.Preprocessing] = None
+) -> AlignModel:
   """Builds an `AlignModel` from gin-bound towers, with its variables.
 
   Args:
     image_encoder_cls: constructor of the image tower (gin-configured).
     text_encoder_cls: constructor of the text tower (gin-configured).
-    image_size: square input size used to create the variables.
-    seq_length: token length used to create the variables.
+    preprocessing: its `image_size` and `seq_length` shape the inputs that
+      create the variables; default the gin-bound `Preprocessing()`.
   """
+  preprocessing = preprocessing or preprocessing_lib.Preprocessing()
+  image_size, seq_length = preprocessing.image_size, preprocessing.seq_length
   model = AlignModel(image_encoder=image_encoder_cls(),
                      text_encoder=text_encoder_cls())
   model({

@@ -26,7 +26,9 @@ from absl import flags
 from absl import logging
 import gin
 
-from official.align.evaluation import embedders
+from official.align.inference import embedder as embedder_lib
+from official.align.inference import loaders
+from official.align.inference import model_flags
 from official.align.search import collection
 from official.align.search import index as index_lib
 from official.align.search import search_lib
@@ -35,10 +37,10 @@ COMMANDS = ("build", "search")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("index_dir", None, "Index directory (written by build).")
-embedders.define_model_flags(
+model_flags.define_model_flags(
     gin_bindings_help="Gin bindings, e.g. 'ScannConfig.num_leaves=1000' "
     "(also applied after the operative config of --model_dir)")
-flags.adopt_module_key_flags(embedders)
+flags.adopt_module_key_flags(model_flags)
 # build
 flags.DEFINE_string("images", None, "build: glob(s) or directory of image "
                     "files, or img2dataset shard glob(s).")
@@ -72,12 +74,12 @@ MODEL_SOURCE_KEYS = ("hub_dir", "model_dir", "checkpoint")
 _EMBEDDERS = {}
 
 
-def _embedder(model_source) -> embedders.Embedder:
+def _embedder(model_source) -> embedder_lib.Embedder:
   """The model of `model_source` (loaded once per process)."""
   key = (tuple(sorted(model_source.items())), tuple(FLAGS.gin_bindings),
          FLAGS.batch_size)
   if key not in _EMBEDDERS:
-    _EMBEDDERS[key] = embedders.load(
+    _EMBEDDERS[key] = loaders.load(
         hub_dir=model_source.get("hub_dir"),
         model_dir=model_source.get("model_dir"),
         checkpoint=model_source.get("checkpoint"),
@@ -86,7 +88,7 @@ def _embedder(model_source) -> embedders.Embedder:
 
 
 def _cli_model_source():
-  source = embedders.model_source_from_flags()
+  source = model_flags.model_source_from_flags()
   if FLAGS.hub_dir and FLAGS.model_dir:
     raise app.UsageError("Give --hub_dir or --model_dir, not both.")
   return source
@@ -103,7 +105,7 @@ def build() -> None:
         f"{FLAGS.index_dir} already exists (pass --overwrite).")
   collection.list_collection(FLAGS.images, FLAGS.images_format)  # Fail fast.
   gin.parse_config(FLAGS.gin_bindings, skip_unknown=True)
-  # Read now: from_model_dir replaces the global gin config.
+  # ScannConfig is gin-bound (--gin_bindings).
   scann_config = index_lib.ScannConfig()
   embedder = _embedder(source)
   index = search_lib.build_index(

@@ -1,10 +1,10 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
 """Cross-modal search: embed a collection, index it, query it.
 
-  from official.align.evaluation import embedders
+  from official.align.inference import loaders
   from official.align.search import search_lib
 
-  embedder = embedders.from_hub_dir("runs/demo/export")
+  embedder = loaders.from_hub_dir("runs/demo/export")
   index = search_lib.build_index(embedder, "photos/*.jpg",
                                  index_dir="runs/demo/index")
   index = search_lib.load_index("runs/demo/index", embedder)
@@ -14,7 +14,7 @@
 
 Queries follow the paper (section 7): the image and the text embedding are
 L2-normalised, added with weights (negative subtracts) and re-normalised
-(`embedders.combine_queries`). By default the text weighs twice the image,
+(`queries.combine_queries`). By default the text weighs twice the image,
 the ratio the paper found best.
 """
 import os
@@ -24,7 +24,9 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from official.align.evaluation import embedders
+from official.align.inference import embedder as embedder_lib
+from official.align.inference import image_files
+from official.align.inference import queries
 from official.align.search import collection
 from official.align.search import index as index_lib
 
@@ -32,7 +34,7 @@ DEFAULT_IMAGE_WEIGHT = 1.0
 DEFAULT_TEXT_WEIGHT = 2.0
 
 
-def embed_collection(embedder: embedders.Embedder, spec: str,
+def embed_collection(embedder: embedder_lib.Embedder, spec: str,
                      fmt: str = "auto", batch_size: int = 64,
                      progress: bool = False
                      ) -> Tuple[np.ndarray, List[str], Dict[str, int]]:
@@ -80,7 +82,7 @@ def embed_collection(embedder: embedders.Embedder, spec: str,
   return np.concatenate(chunks), ids, dict(skipped)
 
 
-def build_index(embedder: embedders.Embedder, spec: str,
+def build_index(embedder: embedder_lib.Embedder, spec: str,
                 index_dir: Optional[str] = None, fmt: str = "auto",
                 kind: str = "auto",
                 scann_config: Optional[index_lib.ScannConfig] = None,
@@ -130,7 +132,7 @@ def build_index(embedder: embedders.Embedder, spec: str,
 
 
 def check_compatible(index: index_lib.SearchIndex,
-                     embedder: embedders.Embedder) -> None:
+                     embedder: embedder_lib.Embedder) -> None:
   """Raises ValueError if `embedder`'s embedding size differs from `index`'s."""
   if embedder.embed_dim != index.embed_dim:
     raise ValueError(
@@ -141,7 +143,7 @@ def check_compatible(index: index_lib.SearchIndex,
 
 
 def load_index(index_dir: str,
-               embedder: Optional[embedders.Embedder] = None
+               embedder: Optional[embedder_lib.Embedder] = None
                ) -> index_lib.SearchIndex:
   """`SearchIndex.load`, checked against `embedder` if given."""
   index = index_lib.SearchIndex.load(index_dir)
@@ -150,7 +152,7 @@ def load_index(index_dir: str,
   return index
 
 
-def embed_query(embedder: embedders.Embedder, text: Optional[str] = None,
+def embed_query(embedder: embedder_lib.Embedder, text: Optional[str] = None,
                 image: Optional[str] = None,
                 image_weight: float = DEFAULT_IMAGE_WEIGHT,
                 text_weight: float = DEFAULT_TEXT_WEIGHT) -> np.ndarray:
@@ -180,15 +182,15 @@ def embed_query(embedder: embedders.Embedder, text: Optional[str] = None,
     if not tf.io.gfile.exists(image) or tf.io.gfile.isdir(image):
       raise FileNotFoundError(f"Query image not found: {image}")
     image_emb = embedder.embed_image_bytes(
-        [embedders.read_image_file(image)], names=[image])[0]
+        [image_files.read_image_file(image)], names=[image])[0]
   if image_emb is not None and text_emb is not None and (
       image_weight == 0 and text_weight == 0):
     raise ValueError("image_weight and text_weight are both 0.")
-  return embedders.combine_queries(image_emb, text_emb, image_weight,
+  return queries.combine_queries(image_emb, text_emb, image_weight,
                                    text_weight)
 
 
-def search(index: index_lib.SearchIndex, embedder: embedders.Embedder,
+def search(index: index_lib.SearchIndex, embedder: embedder_lib.Embedder,
            text: Optional[str] = None, image: Optional[str] = None,
            image_weight: float = DEFAULT_IMAGE_WEIGHT,
            text_weight: float = DEFAULT_TEXT_WEIGHT, top_k: int = 10,

@@ -1,10 +1,10 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
 """Exports a trained ALIGN checkpoint as three TF Hub SavedModels.
 
-`export(model_dir, export_dir)` reads `model_dir/operative_config.gin` (as
-written by `train_lib.train`), builds the gin-configured `AlignModel` in
-float32, restores its variables from the latest (or a given) checkpoint and
-writes:
+`export(model_dir, export_dir)` restores the run's model
+(`run_dir.restore_model`: built in float32 from its operative_config.gin,
+on an isolated gin configuration) from the latest (or a given) checkpoint
+and writes, with the run's recorded `Preprocessing`:
 
   export_dir/image_encoder/      float32 images in [0, 1] (any size) or
                                  encoded bytes → unit embeddings.
@@ -25,159 +25,43 @@ contains `model_dir`, the checkpoint or the vocabulary is refused.
 The operative config is read back with `run_dir_config` (no `include`, no
 `import` outside official.align, no dynamic registration).
 """
-import dataclasses
-import inspect
 import os
 from typing import Optional, Sequence
 
-import gin
 import tensorflow as tf
 
 from official.align import atomic_publish
-from official.align import checkpoint_compat
-from official.align import run_dir_config
-from official.align import train_lib
-from official.align.dataloaders import input_reader
+from official.align import preprocessing as preprocessing_lib
+from official.align import run_dir
 from official.align.modeling import align_model
 from official.align.serving import image_module
 from official.align.serving import layers
 from official.align.serving import text_module
 
-OPERATIVE_CONFIG = run_dir_config.OPERATIVE_CONFIG
+OPERATIVE_CONFIG = run_dir.OPERATIVE_CONFIG
 MODULES = ("image_encoder", "text_encoder", "text_preprocessor")
+# The preprocessing of the exported modules is the run's.
+ServingConfig = preprocessing_lib.Preprocessing
 
 
-@dataclasses.dataclass(frozen=True)
-class ServingConfig:
-  """Preprocessing of the exported modules (from the training gin config).
-
-  Attributes:
-    vocab_file: WordPiece vocab.txt (`TrainConfig.vocab_file`).
-    seq_length: tokens per text (`InputReader.seq_length`).
-    lower_case: lower-case texts (`InputReader.lower_case`).
-    image_size: central crop side (`InputReader.image_size`).
-    resize_size: shorter side resize (`InputReader.resize_size`).
-    pixel_range: tower input range (`InputReader.pixel_range`).
-  """
-  vocab_file: str
-  seq_length: int
-  lower_case: bool
-  image_size: int
-  resize_size: int
-  pixel_range: str
-
-
-def _gin_value(configurable, name: str):
-  """The gin-bound value of `configurable`'s argument `name`, or its default."""
-  try:
-    return gin.query_parameter(f"{configurable.__name__}.{name}")
-  except ValueError:
-    default = inspect.signature(configurable).parameters[name].default
-    if default is inspect.Parameter.empty:
-      raise ValueError(
-          f"{configurable.__name__}.{name} is not bound in the gin config."
-      ) from None
-    return default
-
-
-def serving_config_from_gin() -> ServingConfig:
-  """`ServingConfig` of the currently parsed gin config."""
-  reader = input_reader.InputReader
-  return ServingConfig(
-      vocab_file=_gin_value(train_lib.TrainConfig, "vocab_file"),
-      seq_length=_gin_value(reader, "seq_length"),
-      lower_case=_gin_value(reader, "lower_case"),
-      image_size=_gin_value(reader, "image_size"),
-      resize_size=_gin_value(reader, "resize_size"),
-      pixel_range=_gin_value(reader, "pixel_range"))
-
-
-def resolve_checkpoint(model_dir: str,
-                       checkpoint: Optional[str] = None) -> str:
-  """`checkpoint`, or the latest in `model_dir/checkpoints`.
-
-  Raises:
-    FileNotFoundError: no checkpoint found.
-  """
-  checkpoint = checkpoint or tf.train.latest_checkpoint(
-      os.path.join(model_dir, train_lib.CHECKPOINT_SUBDIR))
-  if not checkpoint:
-    raise FileNotFoundError(f"No checkpoint found in {model_dir}.")
-  return checkpoint
-
-
-def parse_model_config(model_dir: str, gin_bindings: Sequence[str] = (),
-                       strict_bindings: bool = False) -> None:
-  """Replaces the global gin config by `model_dir`'s operative config.
-
-  The config is checked by `run_dir_config.check_config` before gin parses
-  it (its unknown configurables are skipped); `gin_bindings` follow.
-
-  Args:
-    model_dir: a `train_lib.train` model_dir.
-    gin_bindings: the user's bindings, applied after the operative config.
-    strict_bindings: an unknown configurable in `gin_bindings` raises (else
-      it is skipped, for tools binding configurables of their own).
-
-  Raises:
-    FileNotFoundError: no operative config.
-    run_dir_config.UntrustedConfigError: the config holds `include`,
-      `import` (outside official.align) or dynamic registration.
-    ValueError: a misspelt parameter or a syntax error in `gin_bindings`;
-      with `strict_bindings`, an unknown configurable too.
-  """
-  config_file = os.path.join(model_dir, OPERATIVE_CONFIG)
-  if not tf.io.gfile.exists(config_file):
-    raise FileNotFoundError(f"No {OPERATIVE_CONFIG} in {model_dir}.")
-  config_text = run_dir_config.read_checked(config_file)
-  with gin.unlock_config():
-    gin.clear_config()
-    with run_dir_config.gin_syntax_errors_as_value_errors(config_file):
-      gin.parse_config(config_text, skip_unknown=True)
-    with run_dir_config.gin_syntax_errors_as_value_errors("--gin_bindings"):
-      gin.parse_config(list(gin_bindings), skip_unknown=not strict_bindings)
-
-
-def restore_model(model_dir: str,
-                  checkpoint: Optional[str] = None,
-                  gin_bindings: Sequence[str] = (),
-                  strict_bindings: bool = False):
-  """Builds the trained `AlignModel` (float32) from a training `model_dir`.
-
-  The global gin config is replaced by `model_dir/operative_config.gin`
-  plus `gin_bindings` (see `parse_model_config`).
-
-  Args:
-    model_dir: a `train_lib.train` model_dir.
-    checkpoint: checkpoint prefix; default: the latest in
-      `model_dir/checkpoints`.
-    gin_bindings: extra bindings applied after the operative config.
-    strict_bindings: see `parse_model_config`.
+def build_serving_modules(model: align_model.AlignModel,
+                          preprocessing: preprocessing_lib.Preprocessing):
+  """The exported image and text modules of `model` and their signatures.
 
   Returns:
-    (model, serving_config, checkpoint_path).
-
-  Raises:
-    FileNotFoundError: no operative config or no checkpoint.
-    run_dir_config.UntrustedConfigError, ValueError: see
-      `parse_model_config`.
-    checkpoint_compat.ConfigError: the checkpoint is of another architecture
-      than the config, or the vocabulary overflows its embedding table.
+    (image module, its signatures, text module, its signatures): see
+    `image_module.build_image_module`, `text_module.build_text_module`.
   """
-  parse_model_config(model_dir, gin_bindings, strict_bindings)
-  checkpoint = resolve_checkpoint(model_dir, checkpoint)
-  model = align_model.build_align_model()
-  checkpoint_compat.check_checkpoint_fits_model(checkpoint, model)
-  # The training checkpoint also holds the optimizer and the data iterator.
-  status = tf.train.Checkpoint(model=model).restore(checkpoint)
-  status.expect_partial().assert_existing_objects_matched()
-  serving_config = serving_config_from_gin()
-  checkpoint_compat.check_vocabulary_fits_model(serving_config.vocab_file,
-                                                model, "checkpoint")
-  return model, serving_config, checkpoint
+  image, image_signatures = image_module.build_image_module(
+      model.image_encoder, model.temperature, preprocessing.resize_size,
+      preprocessing.image_size, preprocessing.pixel_range)
+  text, text_signatures = text_module.build_text_module(
+      model.text_encoder, model.temperature, preprocessing.vocab_file,
+      preprocessing.seq_length, preprocessing.lower_case)
+  return image, image_signatures, text, text_signatures
 
 
-def _readme(config: ServingConfig, model: align_model.AlignModel,
+def _readme(config: preprocessing_lib.Preprocessing, model: align_model.AlignModel,
             checkpoint: str) -> str:
   """README.md of an export."""
   temperature = float(model.temperature.numpy())
@@ -258,12 +142,13 @@ def export(model_dir: str,
   """Writes the three SavedModels and README.md of a trained model.
 
   Args:
-    model_dir: a `train_lib.train` model_dir (operative config, checkpoints).
+    model_dir: a run dir (operative config, checkpoints).
     export_dir: output directory; must not exist unless `overwrite`.
     checkpoint: checkpoint prefix; default: the latest in `model_dir`.
     overwrite: replace an existing `export_dir`.
-    gin_bindings: extra gin bindings (e.g. `InputReader.resize_size = 320`
-      or `TrainConfig.vocab_file = '/new/path/vocab.txt'`).
+    gin_bindings: extra gin bindings (e.g. `Preprocessing.resize_size = 320`
+      or `Preprocessing.vocab_file = '/new/path/vocab.txt'`; the old names
+      `InputReader.resize_size`, `TrainConfig.vocab_file` work too).
 
   Returns:
     The checkpoint that was exported.
@@ -272,7 +157,7 @@ def export(model_dir: str,
     FileExistsError: `export_dir` exists and not `overwrite`.
     ValueError: `export_dir` is or contains an input (model_dir, checkpoint,
       vocabulary), even with `overwrite`; a bad binding (strictly parsed).
-    run_dir_config.UntrustedConfigError: see `parse_model_config`.
+    run_dir_config.UntrustedConfigError: see `run_dir.restore_model`.
   """
   export_dir = export_dir.rstrip("/")
   atomic_publish.check_not_an_input(
@@ -281,19 +166,15 @@ def export(model_dir: str,
   if tf.io.gfile.exists(export_dir) and not overwrite:
     raise FileExistsError(
         f"{export_dir} exists; pass --overwrite to replace it.")
-  model, config, checkpoint = restore_model(model_dir, checkpoint,
-                                            gin_bindings,
-                                            strict_bindings=True)
+  model, config, checkpoint = run_dir.restore_model(
+      model_dir, checkpoint, gin_bindings, strict_bindings=True)
   atomic_publish.check_not_an_input(
       export_dir, [("checkpoint", checkpoint),
-                   ("vocabulary (TrainConfig.vocab_file)", config.vocab_file)],
+                   ("vocabulary (Preprocessing.vocab_file)",
+                    config.vocab_file)],
       "--export_dir")
-  image, image_signatures = image_module.build_image_module(
-      model.image_encoder, model.temperature, config.resize_size,
-      config.image_size, config.pixel_range)
-  text, text_signatures = text_module.build_text_module(
-      model.text_encoder, model.temperature, config.vocab_file,
-      config.seq_length, config.lower_case)
+  image, image_signatures, text, text_signatures = build_serving_modules(
+      model, config)
 
   tmp_dir = atomic_publish.staging_path(export_dir)
   try:

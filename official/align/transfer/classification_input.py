@@ -13,7 +13,7 @@ Images go through the ALIGN pipeline's `image_preprocessing`: random crop +
 flip for training, central crop of the `resize_size` resize for evaluation.
 Records that fail to parse or decode are skipped and counted as
 `decode_error` (`skipped_records`, indexed like `input_reader.SKIP_REASONS`,
-so `train_lib` reports them); a label outside [0, num_classes) stops the
+so the trainer reports them); a label outside [0, num_classes) stops the
 pipeline with an error naming the source.
 
 Element: `image` float32 [B, S, S, 3] (pixel_range), `label` int32 [B],
@@ -26,6 +26,7 @@ from typing import List, Optional, Sequence, Tuple
 import gin
 import tensorflow as tf
 
+from official.align import preprocessing as preprocessing_lib
 from official.align.dataloaders import image_preprocessing
 from official.align.dataloaders import input_reader
 from official.align.dataloaders import shard_reading
@@ -53,7 +54,8 @@ def list_image_folder(directory: str) -> Tuple[List[str], List[str], List[int]]:
   return class_names, paths, labels
 
 
-@gin.configurable(denylist=["source", "global_batch_size", "is_training"])
+@gin.configurable(denylist=["source", "global_batch_size", "is_training",
+                            "image_size", "resize_size", "pixel_range"])
 class ClassificationInputReader:
   """Builds the per-input-pipeline dataset of (image, label) batches."""
 
@@ -62,10 +64,10 @@ class ClassificationInputReader:
                global_batch_size: int,
                is_training: bool,
                num_classes: Optional[int] = None,
-               image_size: int = 289,
-               resize_size: int = 346,
+               image_size: Optional[int] = None,
+               resize_size: Optional[int] = None,
                random_flip: bool = True,
-               pixel_range: str = "unit",
+               pixel_range: Optional[str] = None,
                image_key: str = "image/encoded",
                label_key: str = "image/class/label",
                label_offset: int = 0,
@@ -74,7 +76,9 @@ class ClassificationInputReader:
                repeat: Optional[bool] = None,
                drop_remainder: Optional[bool] = None,
                deterministic: bool = False,
-               seed: Optional[int] = None):
+               seed: Optional[int] = None,
+               preprocessing: Optional[
+                   preprocessing_lib.Preprocessing] = None):
     """Configures the reader.
 
     Args:
@@ -85,10 +89,12 @@ class ClassificationInputReader:
         one pass in order.
       num_classes: labels must lie in [0, num_classes); None: the number of
         ImageFolder classes, unchecked for TFRecords.
-      image_size: output side, pixels.
-      resize_size: shorter side of the resize the crop is taken from.
+      image_size: output side, pixels (default `preprocessing`'s).
+      resize_size: shorter side of the resize the crop is taken from
+        (default `preprocessing`'s).
       random_flip: random horizontal flip in training.
-      pixel_range: "unit" ([0, 1]) or "symmetric" ([-1, 1]).
+      pixel_range: "unit" ([0, 1]) or "symmetric" ([-1, 1]) (default
+        `preprocessing`'s).
       image_key: TFRecord feature with the encoded image.
       label_key: TFRecord int64 feature with the label.
       label_offset: added to TFRecord labels (-1 for 1-based labels).
@@ -98,7 +104,13 @@ class ClassificationInputReader:
       drop_remainder: static batch dimension; defaults to `is_training`.
       deterministic: fixed seed (`seed` or 0) and ordered maps.
       seed: shuffle/augmentation seed; random if None and not deterministic.
+      preprocessing: the tower's `Preprocessing` (default: the gin-bound
+        one); the task passes the pre-trained run's.
     """
+    preprocessing = preprocessing or preprocessing_lib.Preprocessing()
+    image_size = image_size or preprocessing.image_size
+    resize_size = resize_size or preprocessing.resize_size
+    pixel_range = pixel_range or preprocessing.pixel_range
     self._source = source
     self._global_batch_size = global_batch_size
     self._is_training = is_training

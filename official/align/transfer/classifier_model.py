@@ -5,7 +5,7 @@
 linear head. Its own `train_step`/`test_step` compute softmax cross-entropy
 (optional label smoothing) and top-1/top-5 accuracy, with the same
 cross-replica conventions as `AlignModel` (gradients of the global-batch mean
-loss, summed once over replicas), so `train_lib`'s loop, NaN policies and
+loss, summed once over replicas), so the trainer's loop, NaN policies and
 checkpointing apply unchanged.
 
 Linear probe: lock the tower (`configure_towers.lock_image_tower = True`,
@@ -21,6 +21,8 @@ import gin
 import tensorflow as tf
 import tf_keras
 
+from official.align import preprocessing as preprocessing_lib
+from official.align import run_dir
 from official.align.modeling import align_model
 from official.align.modeling import image_encoder as image_encoder_lib
 
@@ -141,19 +143,6 @@ class ClassifierModel(tf_keras.Model):
                 label_smoothing=self.label_smoothing)
 
 
-def latest_checkpoint(path: str) -> str:
-  """A checkpoint prefix from a prefix, a checkpoint dir or a model dir."""
-  if tf.io.gfile.isdir(path):
-    for directory in (path, f"{path.rstrip('/')}/checkpoints"):
-      prefix = tf.train.latest_checkpoint(directory)
-      if prefix:
-        return prefix
-    raise ValueError(f"No checkpoint found in {path} or {path}/checkpoints.")
-  if not tf.io.gfile.glob(path + ".index"):
-    raise ValueError(f"Checkpoint {path} not found (no {path}.index).")
-  return path
-
-
 def restore_image_tower(image_encoder: tf_keras.Model, path: str) -> str:
   """Restores only the image tower from an ALIGN (or classifier) checkpoint.
 
@@ -165,11 +154,11 @@ def restore_image_tower(image_encoder: tf_keras.Model, path: str) -> str:
     The checkpoint prefix restored.
 
   Raises:
-    ValueError: no checkpoint at `path`.
+    run_dir.CheckpointNotFoundError: (a ValueError) no checkpoint at `path`.
     AssertionError: some tower variable is not in the checkpoint (e.g. a
       tower of another shape).
   """
-  prefix = latest_checkpoint(path)
+  prefix = run_dir.resolve_checkpoint(path)
   status = tf.train.Checkpoint(  # `read`: no save counter needed.
       model=tf.train.Checkpoint(image_encoder=image_encoder)).read(prefix)
   status.expect_partial()  # The text tower, optimizer, iterator stay unread.
@@ -181,20 +170,30 @@ def restore_image_tower(image_encoder: tf_keras.Model, path: str) -> str:
 def build_classifier_model(
     num_classes: int = gin.REQUIRED,
     image_encoder_cls=image_encoder_lib.ImageEncoder,
-    image_size: int = 289,
-    init_checkpoint: Optional[str] = None) -> ClassifierModel:
+    init_checkpoint: Optional[str] = None,
+    preprocessing: Optional[preprocessing_lib.Preprocessing] = None
+) -> ClassifierModel:
   """Builds a `ClassifierModel` (gin-bound tower), optionally pre-trained.
 
   Args:
     num_classes: number of classes.
     image_encoder_cls: constructor of the image tower (gin-configured, same
       bindings as the ALIGN run whose checkpoint is loaded).
-    image_size: square input size used to create the variables.
     init_checkpoint: ALIGN checkpoint (prefix, checkpoint dir or model dir)
       whose image tower initialises this one; None: random initialisation.
+    preprocessing: default the gin-bound `Preprocessing()`; with an
+      `init_checkpoint` model dir, the one it recorded
+      (`run_dir.init_preprocessing`). Its `image_size` is the square input
+      size used to create the variables; the model keeps it as
+      `model.preprocessing` for the task's readers.
   """
+  preprocessing = run_dir.init_preprocessing(
+      init_checkpoint, preprocessing or preprocessing_lib.Preprocessing(),
+      "build_classifier_model")
+  image_size = preprocessing.image_size
   model = ClassifierModel(image_encoder=image_encoder_cls(),
                           num_classes=num_classes)
+  model.preprocessing = preprocessing  # What the task's readers must feed.
   model(tf.zeros([1, image_size, image_size, 3]))
   if init_checkpoint:
     restore_image_tower(model.image_encoder, init_checkpoint)

@@ -5,7 +5,7 @@
 checkpoint of a deeper or wider model restores whatever happens to match
 and fails late (or never) on the rest, and a vocabulary larger than the
 word-embedding table only fails at the first out-of-range token id, deep in
-a training step or a served graph. `train_lib` and `export_lib` call these
+a training step or a served graph. The trainer and `run_dir` call these
 checks right after building the model, so such a mismatch is a one-line
 `ConfigError` naming the first offending variable or file.
 """

@@ -23,14 +23,13 @@ Output (in `output_dir`):
   vocab.txt                      WordPiece vocab learned by `build_vocab`
                                  from the training captions.
 
-  python -m official.align.dataloaders.demo_world --output_dir=/tmp/demo \
+  python -m official.align.demo.world --output_dir=/tmp/demo \
       --num_train=20000 --num_eval=2000 --seed=0
 
 Deterministic given the seed: each example draws from its own
 `np.random.default_rng([seed, split, index])`, so the worker count does not
 change the output.
 """
-import io
 import json
 import multiprocessing
 import os
@@ -41,31 +40,22 @@ from absl import flags
 from absl import logging
 import gin
 import numpy as np
-from PIL import Image
-from PIL import ImageDraw
 import tensorflow as tf
 
 from official.align.dataloaders import build_vocab
 from official.align.dataloaders import shard_format
+from official.align.demo import drawing
+
+TEMPLATES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "templates.txt")
 
 COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "white",
            "black")
 SHAPES = ("circle", "square", "triangle", "star", "diamond", "cross")
 SIZES = ("small", "large")
 POSITIONS = ("left", "right", "top", "bottom", "center")
+COLOUR_RGB = drawing.COLOUR_RGB
 
-COLOUR_RGB = {
-    "red": (220, 30, 30), "green": (30, 170, 50), "blue": (30, 60, 220),
-    "yellow": (240, 220, 30), "purple": (140, 40, 180),
-    "orange": (250, 140, 20), "white": (250, 250, 250), "black": (10, 10, 10),
-}
-# Muted backgrounds, far from every object colour.
-_BACKGROUNDS = ((128, 128, 128), (110, 120, 130), (150, 140, 120),
-                (95, 105, 95), (160, 150, 160))
-_POSITION_XY = {"left": (0.27, 0.5), "right": (0.73, 0.5),
-                "top": (0.5, 0.27), "bottom": (0.5, 0.73),
-                "center": (0.5, 0.5)}
-_SIZE_RADIUS = {"small": 0.13, "large": 0.23}  # Fraction of the short side.
 _TRAIN, _EVAL = 0, 1
 
 _JUNK = ("click to enlarge", "image", "thumbnail", "untitled", "stock photo",
@@ -81,6 +71,12 @@ def class_names(pairs: Optional[Sequence[Pair]] = None) -> List[str]:
   if pairs is None:
     pairs = all_pairs()
   return [f"{c} {s}" for c, s in pairs]
+
+
+def templates() -> List[str]:
+  """The prompt templates of the demo's zero-shot evaluation (one "{}")."""
+  with open(TEMPLATES_FILE) as f:
+    return [line.strip() for line in f if line.strip()]
 
 
 def all_pairs() -> List[Pair]:
@@ -103,56 +99,6 @@ def default_held_out_pairs(num: int = 8) -> List[Pair]:
   if not 0 <= num <= len(COLOURS):
     raise ValueError(f"num must be in [0, {len(COLOURS)}], got {num}")
   return [(COLOURS[i], SHAPES[(5 * i + 1) % len(SHAPES)]) for i in range(num)]
-
-
-def _shape_polygon(shape, cx, cy, r):
-  """Polygon points of a shape of 'radius' r centred on (cx, cy)."""
-  if shape == "triangle":
-    angles = np.deg2rad([-90, 30, 150])
-    return [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in angles]
-  if shape == "diamond":
-    return [(cx, cy - r), (cx + 0.75 * r, cy), (cx, cy + r),
-            (cx - 0.75 * r, cy)]
-  if shape == "star":
-    pts = []
-    for k in range(10):
-      a = np.deg2rad(-90 + 36 * k)
-      rad = r if k % 2 == 0 else 0.45 * r
-      pts.append((cx + rad * np.cos(a), cy + rad * np.sin(a)))
-    return pts
-  raise ValueError(shape)
-
-
-def _draw_object(draw, shape, colour, cx, cy, r):
-  fill = COLOUR_RGB[colour]
-  if shape == "circle":
-    draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
-  elif shape == "square":
-    h = 0.85 * r
-    draw.rectangle([cx - h, cy - h, cx + h, cy + h], fill=fill)
-  elif shape == "cross":
-    t = 0.3 * r
-    draw.rectangle([cx - r, cy - t, cx + r, cy + t], fill=fill)
-    draw.rectangle([cx - t, cy - r, cx + t, cy + r], fill=fill)
-  else:
-    draw.polygon(_shape_polygon(shape, cx, cy, r), fill=fill)
-
-
-def _background(rng, width, height):
-  """(PIL image, kind) with kind in plain/striped/noisy."""
-  base = np.array(_BACKGROUNDS[rng.integers(len(_BACKGROUNDS))], np.int16)
-  kind = ("plain", "striped", "noisy")[rng.integers(3)]
-  if kind == "plain":
-    return Image.new("RGB", (width, height), tuple(int(v) for v in base)), kind
-  if kind == "striped":
-    period = int(rng.integers(4, 10))
-    y, x = np.mgrid[:height, :width]
-    stripes = ((x + y) // period) % 2 if rng.random() < 0.5 else (
-        (x // period) % 2)
-    arr = base[None, None, :] + (stripes[..., None] * 24 - 12)
-  else:
-    arr = base[None, None, :] + rng.integers(-20, 21, [height, width, 1])
-  return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)), kind
 
 
 def _a(word):
@@ -188,23 +134,6 @@ def _junk(rng):
                   n=int(rng.integers(10000)))
 
 
-def _render(rng, objects, size_range):
-  """JPEG bytes, width, height and background kind of one image."""
-  width = int(rng.integers(size_range[0], size_range[1] + 1))
-  height = int(rng.integers(size_range[0], size_range[1] + 1))
-  image, kind = _background(rng, width, height)
-  draw = ImageDraw.Draw(image)
-  short = min(width, height)
-  for colour, shape, size, position in objects:
-    fx, fy = _POSITION_XY[position]
-    jx, jy = rng.uniform(-0.04, 0.04, 2)
-    r = _SIZE_RADIUS[size] * short * rng.uniform(0.9, 1.1)
-    _draw_object(draw, shape, colour, (fx + jx) * width, (fy + jy) * height, r)
-  buf = io.BytesIO()
-  image.save(buf, format="JPEG", quality=90)
-  return buf.getvalue(), width, height, kind
-
-
 def _make_examples(args):
   """Worker: renders examples [start, stop) of one split.
 
@@ -235,7 +164,7 @@ def _make_examples(args):
       positions = [POSITIONS[rng.integers(len(POSITIONS))]]
     objects = [(c, s, SIZES[rng.integers(2)], p)
                for (c, s), p in zip(pairs, positions)]
-    image, width, height, bg = _render(rng, objects, size_range)
+    image, width, height, bg = drawing.render(rng, objects, size_range)
     if split == _EVAL:
       c, s, z, p = objects[0]
       where = "in the center" if p == "center" else f"on the {p}"

@@ -1,4 +1,4 @@
-"""End-to-end tests of train_lib, train.py and the demo on a tiny world.
+"""End-to-end tests of the trainer, train.py and the demo on a tiny world.
 
 One tiny demo world (256 pairs, 32 px) and one deterministic in-process
 demo run (configs/demo.gin + configs/tiny.gin, 12 steps) are shared by the
@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from official.align import demo
-from official.align import train_lib
-from official.align.dataloaders import demo_world
+from official.align.demo import driver as demo
+from official.align import gin_utils
+from official.align.runtime import trainer
+from official.align.demo import world as demo_world
 from official.align.serving import export_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -50,7 +51,7 @@ SCALARS = ("loss", "image_to_text_accuracy", "text_to_image_accuracy",
 
 def _parse(extra=()):
   gin.clear_config()
-  train_lib.parse_gin(GIN_FILES, BINDINGS + list(extra))
+  gin_utils.parse_gin(GIN_FILES, BINDINGS + list(extra))
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +76,8 @@ def demo_result(workdir):
 def _file_bindings(workdir):
   world = os.path.join(workdir, "world")
   return [
-      f"TrainConfig.train_file_pattern = '{world}/train-*.tfrecord'",
-      f"TrainConfig.vocab_file = '{world}/vocab.txt'",
+      f"AlignTask.train_file_pattern = '{world}/train-*.tfrecord'",
+      f"Preprocessing.vocab_file = '{world}/vocab.txt'",
   ]
 
 
@@ -125,7 +126,7 @@ def test_demo_model_dir_exports(demo_result, workdir, tmp_path):
   del demo_result  # Only its side effect, the trained model dir, is used.
   model_dir = os.path.join(workdir, "model")
   with open(os.path.join(model_dir, "operative_config.gin")) as f:
-    assert "TrainConfig.vocab_file" in f.read()
+    assert "Preprocessing.vocab_file" in f.read()
   try:
     export_lib.export(model_dir, str(tmp_path / "export"))
   finally:
@@ -236,10 +237,10 @@ def test_unknown_binding_fails_before_work(workdir, tmp_path):
   assert not os.path.exists(model_dir)
   with pytest.raises(ValueError, match="trian_steps"):
     gin.clear_config()
-    train_lib.parse_gin(GIN_FILES, ["TrainConfig.trian_steps = 3"])
+    gin_utils.parse_gin(GIN_FILES, ["TrainConfig.trian_steps = 3"])
   gin.clear_config()
   with pytest.raises(IOError):
-    train_lib.parse_gin(["configs/no_such_file.gin"], [])
+    gin_utils.parse_gin(["configs/no_such_file.gin"], [])
   gin.clear_config()
 
 
@@ -249,8 +250,8 @@ def test_nan_loss_stops_with_step_and_no_checkpoint(workdir, tmp_path):
                                     "TrainConfig.num_summary_images = 0"])
   model_dir = str(tmp_path / "nan")
   try:
-    with pytest.raises(train_lib.NonFiniteLossError, match="at step 1;"):
-      train_lib.train(model_dir)
+    with pytest.raises(trainer.NonFiniteLossError, match="at step 1;"):
+      trainer.train(model_dir)
   finally:
     gin.clear_config()
   assert tf.train.latest_checkpoint(
@@ -282,7 +283,7 @@ def test_webdataset_training_checkpoints_takes_sigterm_and_resumes(
   model_dir = str(tmp_path / "wds_run")
   ckpt_dir = os.path.join(model_dir, "checkpoints")
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  wds_bindings = [f"TrainConfig.train_file_pattern = '{pattern}'",
+  wds_bindings = [f"AlignTask.train_file_pattern = '{pattern}'",
                   "InputReader.shard_format_name = 'webdataset'",
                   "TrainConfig.steps_per_execution = 1"]
   # Past two checkpoints (steps 4 and 8), then SIGTERM.

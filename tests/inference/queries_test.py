@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from official.align.evaluation import embedders
+from official.align.inference import queries
+from official.align.inference import embedder as embedder_lib
 from official.align.search import index as index_lib
 from official.align.search import search_lib
 
@@ -42,7 +43,7 @@ def world():
     return tf.constant(np.stack([items[b.decode()] for b in data.numpy()]),
                        tf.float32)
 
-  embedder = embedders.Embedder(encode_texts=encode_texts,
+  embedder = embedder_lib.Embedder(encode_texts=encode_texts,
                                 encode_images=None,
                                 encode_image_bytes=encode_image_bytes,
                                 source="synthetic")
@@ -71,7 +72,7 @@ def test_image_plus_text_moves_the_colour(world, tmp_path):
                       if i.startswith("red circle")]
   assert min(red_circle_ranks) > 4
   # Scores are cosines with the re-normalised query.
-  query = embedders.combine_queries(
+  query = queries.combine_queries(
       embedder.embed_image_bytes([b"red circle 0"])[0],
       embedder.embed_texts(["blue"])[0], 1.0, 2.0)
   top = index.embeddings[index.ids.index(results[0][0])]

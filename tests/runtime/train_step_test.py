@@ -8,8 +8,9 @@ import tensorflow as tf
 import tf_keras
 
 from official.align import optimization
-from official.align import towers
-from official.align import train_lib
+from official.align.modeling import towers
+from official.align.runtime import steps
+from official.align.tasks import align_task
 from official.align.dataloaders import input_reader
 from official.align.modeling import align_model
 from official.vision.modeling.layers import nn_blocks
@@ -127,8 +128,10 @@ def test_skip_policy_leaves_weights_untouched_under_mirrored():
     model.compile(optimizer=optimization.build_optimizer(learning_rate=1e-2))
   iterator = iter(strategy.distribute_datasets_from_function(
       lambda ctx: _per_replica_dataset(4, 2, nan_at_step=1)))
-  loop = train_lib.make_train_loop(
-      strategy, model, train_lib.make_step_fn(model, "skip"), False)
+  loop = steps.make_train_loop(
+      strategy, model,
+      steps.make_step_fn(model, "skip", align_task.MEAN_LOG_KEYS), False,
+      input_keys=align_task.MODEL_KEYS, log_keys=align_task.MEAN_LOG_KEYS)
   out = loop(iterator, tf.constant(1))
   assert int(out["first_nonfinite_step"]) == -1
   before = [v.numpy() for v in model.trainable_variables]

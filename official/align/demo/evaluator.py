@@ -1,23 +1,30 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
 """Zero-shot and retrieval evaluation of an `AlignModel` on the demo world.
 
-The demo world's eval split (`dataloaders.demo_world`) has one object per
-image, a clean caption and a colour-shape label, some of them pairs never
-seen in training. This module encodes that split and the 48 class prompts
-with a model and applies `zero_shot` and `retrieval`.
+The demo world's eval split (`demo.world`) has one object per image, a
+clean caption and a colour-shape label, some of them pairs never seen in
+training. This module encodes that split and the 48 class prompts
+(`world.templates()`) with a model and applies `zero_shot` and `retrieval`.
+The demo's config plugs it into training:
+
+    AlignTask.evaluator_fn = @build_demo_evaluator
+    build_demo_evaluator.eval_file_pattern = 'WORLD/eval-*.tfrecord'
+    build_demo_evaluator.labels_file = 'WORLD/eval_labels.json'
 """
 import json
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import gin
 import numpy as np
 import tensorflow as tf
 
-from official.align.dataloaders import demo_world
+from official.align import preprocessing as preprocessing_lib
+from official.align.dataloaders import input_reader
+from official.align.demo import world as demo_world
 from official.align.evaluation import retrieval
 from official.align.evaluation import zero_shot
 
-DEMO_TEMPLATES = ("a {}", "a photo of a {}", "{}", "a small {}", "a large {}")
+DEMO_TEMPLATES = tuple(demo_world.templates())
 
 
 def attribute_accuracies(scores: np.ndarray, labels: np.ndarray,
@@ -155,3 +162,30 @@ class DemoWorldEvaluator:
         np.arange(len(encoded["texts"]))))
     return dict(encoded, metrics=metrics, class_names=names, scores=scores,
                 labels=labels, held_out=held_out)
+
+
+@gin.configurable(denylist=["model", "preprocessing", "config"])
+def build_demo_evaluator(model, preprocessing: preprocessing_lib.Preprocessing,
+                         config, eval_file_pattern: Optional[str] = None,
+                         labels_file: Optional[str] = None
+                         ) -> Optional[DemoWorldEvaluator]:
+  """A `DemoWorldEvaluator` on the world's eval split (`AlignTask.evaluator_fn`).
+
+  Args:
+    model: the `AlignModel` being trained.
+    preprocessing: the task's `Preprocessing`.
+    config: the run's `TrainConfig` (its `eval_batch_size`).
+    eval_file_pattern: the world's eval-*.tfrecord shards.
+    labels_file: the world's eval_labels.json.
+
+  Returns:
+    The evaluator, or None if either file is not bound.
+  """
+  if not (eval_file_pattern and labels_file):
+    return None
+  reader = input_reader.InputReader(
+      eval_file_pattern, config.eval_batch_size, is_training=False,
+      deterministic=True, return_text=True, drop_remainder=False,
+      preprocessing=preprocessing)
+  return DemoWorldEvaluator(model, reader.tokenizer, lambda: reader(None),
+                            labels_file)

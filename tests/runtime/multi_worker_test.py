@@ -1,6 +1,6 @@
 """MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1 (gRPC).
 
-Two workers (TF_CONFIG, free ports picked at run time) run `train_lib.train`
+Two workers (TF_CONFIG, free ports picked at run time) run `runtime.trainer.train`
 on the tiny config with the two-conv test tower, and a third process runs
 the same steps on one device at the same global batch: the concatenation of
 the two workers' input pipelines (`InputContext` 0 and 1 of 2), i.e. exactly
@@ -28,8 +28,8 @@ LEARNING_RATE = 0.05
 
 def _bindings(data_dir, init_dir):
   return [
-      f"TrainConfig.train_file_pattern = '{data_dir}/train-*.tfrecord'",
-      f"TrainConfig.vocab_file = '{data_dir}/vocab.txt'",
+      f"AlignTask.train_file_pattern = '{data_dir}/train-*.tfrecord'",
+      f"Preprocessing.vocab_file = '{data_dir}/vocab.txt'",
       f"TrainConfig.global_batch_size = {GLOBAL_BATCH}",
       f"TrainConfig.train_steps = {STEPS}",
       "TrainConfig.log_interval = 1",
@@ -64,21 +64,21 @@ def _register_tower():
 
 
 def _parse(data_dir, init_dir):
-  from official.align import train_lib  # pylint: disable=g-import-not-at-top
+  from official.align import gin_utils  # pylint: disable=g-import-not-at-top
   _register_tower()
-  train_lib.parse_gin([os.path.join(REPO, "configs", "tiny.gin")],
+  gin_utils.parse_gin([os.path.join(REPO, "configs", "tiny.gin")],
                       _bindings(data_dir, init_dir))
 
 
 def _reference(model_dir):
   """One device, global batch = worker 0's batch followed by worker 1's."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from official.align import train_lib  # pylint: disable=g-import-not-at-top
-  config = train_lib.TrainConfig()
+  from official.align.runtime import trainer  # pylint: disable=g-import-not-at-top
+  config = trainer.TrainConfig()
   tf.keras.utils.set_random_seed(0)
   tf.config.experimental.enable_op_determinism()
   strategy = tf.distribute.get_strategy()
-  model, _ = train_lib.build_model_and_optimizer(strategy, config)
+  model, _ = trainer.build_model_and_optimizer(strategy, config)
   reader = config.task.build_inputs(config)
   pipelines = [iter(reader(tf.distribute.InputContext(2, i, 2)))
                for i in range(2)]
@@ -99,8 +99,8 @@ def _main(role, data_dir, init_dir, model_dir):
   if role == "reference":
     _reference(model_dir)
     return
-  from official.align import train_lib  # pylint: disable=g-import-not-at-top
-  result = train_lib.train(model_dir)
+  from official.align.runtime import trainer  # pylint: disable=g-import-not-at-top
+  result = trainer.train(model_dir)
   print(json.dumps(dict(step=result["step"])))
 
 
@@ -145,8 +145,9 @@ def _scalars(event_dir, tag):
 
 def test_two_workers_match_one_device_at_the_same_global_batch(tmp_path):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from official.align import train_lib  # pylint: disable=g-import-not-at-top
-  from official.align.dataloaders import demo_world  # pylint: disable=g-import-not-at-top
+  from official.align import run_dir  # pylint: disable=g-import-not-at-top
+  from official.align.demo import world as demo_world  # pylint: disable=g-import-not-at-top
+  from official.align.tasks import align_task  # pylint: disable=g-import-not-at-top
   data_dir, init_dir = str(tmp_path / "world"), str(tmp_path / "init")
   model_dir, ref_dir = str(tmp_path / "mwms"), str(tmp_path / "reference")
   for d in (init_dir, model_dir, ref_dir):
@@ -160,7 +161,7 @@ def test_two_workers_match_one_device_at_the_same_global_batch(tmp_path):
   _parse(data_dir, init_dir)
   try:
     tf.keras.utils.set_random_seed(0)
-    model = train_lib.AlignTask(init_checkpoint=None).build_model()
+    model = align_task.AlignTask(init_checkpoint=None).build_model()
     tf.train.Checkpoint(model=model).write(os.path.join(init_dir, "init"))
   finally:
     gin.clear_config()
@@ -191,7 +192,7 @@ def test_two_workers_match_one_device_at_the_same_global_batch(tmp_path):
   # loss gathers embeddings instead of one matmul: relative 1e-5.
   np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
   ckpt = tf.train.load_checkpoint(os.path.join(
-      model_dir, train_lib.CHECKPOINT_SUBDIR, f"ckpt-{STEPS}"))
+      model_dir, run_dir.CHECKPOINT_SUBDIR, f"ckpt-{STEPS}"))
   ref = tf.train.load_checkpoint(os.path.join(ref_dir, "ref"))
   init = tf.train.load_checkpoint(os.path.join(init_dir, "init"))
   keys = [k for k in ref.get_variable_to_shape_map()

@@ -1,5 +1,5 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
-"""Image classification as a `train_lib` task (linear probe, fine-tuning).
+"""Image classification as a `runtime.task.Task` (linear probe, fine-tuning).
 
     TrainConfig.task = @ClassificationTask()
     ClassificationTask.train_data = '/data/imagenet/train-*'   # or a dir
@@ -8,10 +8,12 @@
     build_classifier_model.init_checkpoint = 'runs/b7'         # ALIGN run
     configure_towers.lock_image_tower = True                   # linear probe
 
-`train_lib.train` then runs the same loop as for ALIGN (strategies,
+`runtime.trainer.train` then runs the same loop as for ALIGN (strategies,
 checkpoints and resume, SIGTERM, NaN policy, TensorBoard) on the
 `ClassifierModel`, logging loss, top-1/top-5 accuracy and the gradient norm,
 and evaluating top-1/top-5 on `eval_data` at `TrainConfig.eval_interval`.
+The images are prepared as the pre-trained run prepared them: its recorded
+`Preprocessing` (pixel range, crop), see `run_dir.init_preprocessing`.
 """
 from typing import Callable, Dict, Optional
 
@@ -57,9 +59,8 @@ class ClassificationEvaluator:
 class ClassificationTask:
   """Trains a `ClassifierModel` on (image, label) data.
 
-  Attributes (the `train_lib` task interface): `input_keys` (batch keys the
-  model's step reads), `log_keys` (global scalars summed per log interval;
-  first the loss), and the methods below.
+  Implements `runtime.task.Task`; `preprocessing` is the model's (known
+  after `build_model`).
   """
   input_keys = classifier_model.INPUT_KEYS
   log_keys = ("step_loss", "top1_accuracy", "top5_accuracy", "gradient_norm")
@@ -84,10 +85,12 @@ class ClassificationTask:
     self._model_fn = model_fn
     self._reader_cls = reader_cls
     self._num_classes = None
+    self.preprocessing = None
 
   def build_model(self) -> classifier_model.ClassifierModel:
     model = self._model_fn()
     self._num_classes = model.num_classes
+    self.preprocessing = model.preprocessing
     return model
 
   def build_inputs(self, config) -> Callable:
@@ -95,7 +98,7 @@ class ClassificationTask:
     return self._reader_cls(
         self._train_data, config.global_batch_size, is_training=True,
         num_classes=self._num_classes, deterministic=config.deterministic,
-        seed=config.seed)
+        seed=config.seed, preprocessing=self.preprocessing)
 
   def summary_scalars(self, model) -> Dict[str, float]:
     del model
@@ -107,7 +110,8 @@ class ClassificationTask:
       return None
     reader = self._reader_cls(
         self._eval_data, config.eval_batch_size, is_training=False,
-        num_classes=model.num_classes, deterministic=True)
+        num_classes=model.num_classes, deterministic=True,
+        preprocessing=self.preprocessing)
     return ClassificationEvaluator(model, lambda: reader(None))
 
   def write_sample_images(self, writer, config, step: int):
@@ -117,7 +121,7 @@ class ClassificationTask:
     reader = self._reader_cls(
         self._train_data, config.num_summary_images, is_training=True,
         num_classes=self._num_classes, deterministic=True, seed=0,
-        shuffle_buffer_size=64)
+        shuffle_buffer_size=64, preprocessing=self.preprocessing)
     batch = next(iter(reader(None)))
     labels = batch["label"].numpy().tolist()
     names = reader.class_names

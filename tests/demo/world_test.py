@@ -9,7 +9,7 @@ import tempfile
 
 import tensorflow as tf
 
-from official.align.dataloaders import demo_world
+from official.align.demo import world as demo_world
 from official.align.dataloaders import input_reader
 
 

@@ -1,0 +1,119 @@
+# Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
+"""An index directory's files, read as data from someone else.
+
+The layout of `index.SearchIndex.save` and the checks of `SearchIndex.load`:
+the manifest's types, exactly the listed files (no symbolic links), each
+with its sha256, and float32 unit embeddings.
+"""
+import hashlib
+import json
+import os
+from typing import Any, Dict, List
+
+import numpy as np
+
+MANIFEST = "manifest.json"
+EMBEDDINGS = "embeddings.npy"
+IDS = "ids.json"
+SCANN_SUBDIR = "scann"
+FORMAT_VERSION = 2  # 2: manifest lists each file with its sha256.
+
+
+class SearchIndexError(ValueError):
+  """An index directory that is missing, incomplete or inconsistent."""
+
+
+def sha256(path: str) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def files_under(index_dir: str) -> List[str]:
+  """Relative '/'-joined paths of the files under `index_dir` but the
+  manifest; raises `SearchIndexError` on a symbolic link."""
+  names = []
+  for root, dirs, files in os.walk(index_dir):
+    for name in dirs + files:
+      path = os.path.join(root, name)
+      if os.path.islink(path):
+        raise SearchIndexError(
+            f"{path} is a symbolic link; an index holds only its own files.")
+    for name in files:
+      relative = os.path.relpath(os.path.join(root, name), index_dir)
+      names.append(relative.replace(os.sep, "/"))
+  return sorted(n for n in names if n != MANIFEST)
+
+
+def read_manifest(index_dir: str) -> Dict[str, Any]:
+  """manifest.json, its types checked (see `SearchIndex.load`)."""
+  path = os.path.join(index_dir, MANIFEST)
+  if not os.path.isfile(path):
+    raise SearchIndexError(
+        f"{index_dir} is not a complete search index (no {MANIFEST}; "
+        "build it with `python -m official.align.search build`).")
+  try:
+    with open(path, encoding="utf-8") as f:
+      manifest = json.load(f)
+  except (OSError, ValueError) as e:
+    raise SearchIndexError(f"Cannot read the search index in {index_dir}: "
+                           f"{path}: {e}") from e
+  if not isinstance(manifest, dict):
+    raise SearchIndexError(f"{path} must hold a JSON object, found "
+                           f"{type(manifest).__name__}.")
+  if manifest.get("format_version") != FORMAT_VERSION:
+    raise SearchIndexError(
+        f"{path}: format_version {manifest.get('format_version')!r}, "
+        f"expected {FORMAT_VERSION}; rebuild the index with this version.")
+  for key, kinds in (("count", int), ("embed_dim", int), ("kind", str),
+                     ("files", dict)):
+    value = manifest.get(key)
+    if not isinstance(value, kinds) or isinstance(value, bool):
+      raise SearchIndexError(f"{path}: {key} must be a {kinds.__name__}, "
+                             f"found {value!r}.")
+  if manifest["count"] < 1 or manifest["embed_dim"] < 1:
+    raise SearchIndexError(f"{path}: count and embed_dim must be >= 1, found "
+                           f"{manifest['count']} and {manifest['embed_dim']}.")
+  if manifest["kind"] not in ("scann", "brute_force"):
+    raise SearchIndexError(f"{path}: unknown kind {manifest['kind']!r}.")
+  if not all(isinstance(k, str) and isinstance(v, str)
+             for k, v in manifest["files"].items()):
+    raise SearchIndexError(f"{path}: files must map file names to sha256 "
+                           "strings.")
+  return manifest
+
+
+def check_files(index_dir: str, listed: Dict[str, str]) -> None:
+  """The files on disk are exactly `listed`, each with its sha256."""
+  on_disk = files_under(index_dir)
+  unlisted = [n for n in on_disk if n not in listed]
+  if unlisted:
+    raise SearchIndexError(
+        f"{index_dir} holds {len(unlisted)} file(s) its {MANIFEST} does not "
+        f"list, e.g. {unlisted[0]}; refusing to load it (an index holds "
+        "only the files it was saved with).")
+  for name in (EMBEDDINGS, IDS, *listed):
+    if name not in on_disk:
+      raise SearchIndexError(f"{index_dir} is incomplete: {name} is missing.")
+  for name in on_disk:
+    if sha256(os.path.join(index_dir, name)) != listed[name]:
+      raise SearchIndexError(
+          f"{index_dir}/{name}: sha256 differs from the one in its "
+          f"{MANIFEST}; the file was changed after the index was saved.")
+
+
+def check_embeddings(index_dir: str, embeddings: np.ndarray) -> None:
+  """float32, finite, unit rows (what `build` stores)."""
+  where = f"{index_dir}/{EMBEDDINGS}"
+  if embeddings.dtype != np.float32:
+    raise SearchIndexError(f"{where}: embeddings must be float32, found "
+                           f"{embeddings.dtype}.")
+  norms = np.linalg.norm(embeddings, axis=1)
+  bad = ~np.isfinite(norms) | (np.abs(norms - 1) > 1e-3)
+  if np.any(bad):
+    row = int(np.argmax(bad))
+    raise SearchIndexError(
+        f"{where}: {int(bad.sum())} row(s) are not finite unit vectors "
+        f"(first: row {row}, norm {norms[row]}).")
