@@ -151,6 +151,8 @@ def serve(page: page_search.SearchPage, host: str = LOOPBACK,
   out = out or sys.stdout
   server = make_server(page, host, port)
   bound_host, bound_port = server.effective_host, server.effective_port
+  # Waitress warns at every queued request once all threads are busy (e.g.
+  # more concurrent clients than threads): normal load here, not a fault.
   std_logging.getLogger("waitress.queue").setLevel(std_logging.ERROR)
   if host != LOOPBACK:
     print(f"Warning: serving on {bound_host}, reachable from other machines "
