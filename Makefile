@@ -26,6 +26,11 @@ demo: $(STAMP)
 	$(PY) -m official.align.demo --workdir=runs/demo
 	$(PY) export/export_tfhub.py --model_dir=runs/demo/model \
 	    --export_dir=runs/demo/export --overwrite
+	$(PY) -m official.align.search build --hub_dir=runs/demo/export \
+	    --images='runs/demo/world/eval-*.tfrecord' --index_dir=runs/demo/index \
+	    --overwrite
+	@echo "Search page of the demo's eval images (then open http://127.0.0.1:8080/):"
+	@echo "  $(PY) -m official.align.search serve --index_dir=runs/demo/index --hub_dir=runs/demo/export"
 
 test: $(TEST_STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -rs -n 2 --dist loadgroup --durations=15 tests

@@ -46,7 +46,9 @@ setuptools.setup(
     python_requires=">=3.10",
     packages=setuptools.find_namespace_packages(
         include=["official.align", "official.align.*"]),
-    package_data={"official.align": ["**/*.txt", "**/*.json", "**/*.gin"]},
+    # The search page's files (official/align/search/static) ship too.
+    package_data={"official.align": ["**/*.txt", "**/*.json", "**/*.gin",
+                                     "**/*.html", "**/*.js", "**/*.css"]},
     install_requires=_INSTALL_REQUIRES,
     extras_require=_EXTRAS_REQUIRE,
 )

@@ -81,6 +81,8 @@ def test_wheel_installs_beside_model_garden_without_overwriting(tmp_path):
              if not n.startswith("align_tf-")]
   assert "official/align/__init__.py" in shipped
   assert "official/align/modeling/align_model.py" in shipped
+  for page_file in ("index.html", "app.js", "style.css"):  # The search page.
+    assert f"official/align/search/static/{page_file}" in shipped
   assert all(n.startswith("official/align/") for n in shipped), shipped
   assert not set(shipped) & set(record)
   # Beam, ScaNN and safetensors are extras, not hard dependencies.

@@ -1,5 +1,5 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
-r"""Cross-modal search CLI: build an index of images, query it.
+r"""Cross-modal search CLI: build an index of images, query it, serve a page.
 
   python -m official.align.search build --hub_dir=runs/demo/export \
       --images='photos/*.jpg' --index_dir=runs/index
@@ -8,14 +8,23 @@ r"""Cross-modal search CLI: build an index of images, query it.
   python -m official.align.search search --index_dir=runs/index \
       --text="a blue circle" [--image=red_circle.png] \
       [--image_weight=1 --text_weight=2] [--top_k=10]
+  python -m official.align.search serve --index_dir=runs/index \
+      --hub_dir=runs/demo/export [--host=127.0.0.1] [--port=8080]
 
-`search` needs --hub_dir or --model_dir; --use_index_model loads the model
-the index's manifest records instead (a SavedModel or a run dir is code: only
-for an index you trust). The path of the model being loaded is printed to
-stderr. An index directory is data: it is checked before use and nothing in
-it is unpickled (`SearchIndex.load`). ScaNN settings are gin bindings of `ScannConfig`, e.g.
+`search` and `serve` need --hub_dir or --model_dir; --use_index_model loads
+the model the index's manifest records instead (a SavedModel or a run dir is
+code: only for an index you trust). The path of the model being loaded is
+printed to stderr. An index directory is data: it is checked before use and
+nothing in it is unpickled (`SearchIndex.load`). ScaNN settings are gin
+bindings of `ScannConfig`, e.g.
 --gin_bindings='ScannConfig.leaves_to_search=40'. Negative weights subtract:
 write them as --text_weight=-1.
+
+`serve` runs the search page (`server`) and prints its URL. It binds to
+127.0.0.1 (this machine only) unless --host says otherwise; thumbnails come
+from the collection the manifest records (or --images); its limits are gin
+bindings of `SearchPageConfig`, e.g.
+--gin_bindings='SearchPageConfig.max_upload_bytes = 20000000'.
 """
 import json
 import os
@@ -31,9 +40,12 @@ from official.align.inference import loaders
 from official.align.inference import model_flags
 from official.align.search import collection
 from official.align.search import index as index_lib
+from official.align.search import items as items_lib
+from official.align.search import page_search
 from official.align.search import search_lib
+from official.align.search import server
 
-COMMANDS = ("build", "search")
+COMMANDS = ("build", "search", "serve")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("index_dir", None, "Index directory (written by build).")
@@ -43,9 +55,12 @@ model_flags.define_model_flags(
 flags.adopt_module_key_flags(model_flags)
 # build
 flags.DEFINE_string("images", None, "build: glob(s) or directory of image "
-                    "files, or img2dataset shard glob(s).")
+                    "files, or img2dataset shard glob(s). serve: the "
+                    "collection the thumbnails come from (default: the one "
+                    "the index's manifest records).")
 flags.DEFINE_enum("images_format", "auto", collection.COLLECTION_FORMATS,
-                  "build: format of --images (auto: from file names).")
+                  "build, serve: format of --images (auto: from file "
+                  "names).")
 flags.DEFINE_enum("index_kind", "auto", index_lib.INDEX_KINDS,
                   "build: ScaNN, exact brute force, or auto (ScaNN from "
                   "ScannConfig.min_count images on).")
@@ -64,9 +79,17 @@ flags.DEFINE_bool("exact", False, "search: exact search even on a ScaNN "
                   "index.")
 flags.DEFINE_bool("json", False, "search: print one JSON line per result.")
 flags.DEFINE_bool("use_index_model", False,
-                  "search: without --hub_dir/--model_dir, load the model "
-                  "the index's manifest records (model_source). Loading a "
-                  "model runs its code: only for an index you trust.")
+                  "search, serve: without --hub_dir/--model_dir, load the "
+                  "model the index's manifest records (model_source). "
+                  "Loading a model runs its code: only for an index you "
+                  "trust.")
+
+# serve
+flags.DEFINE_string("host", server.LOOPBACK,
+                    "serve: address to bind. The default, 127.0.0.1, keeps "
+                    "the page to this machine; give it explicitly (e.g. "
+                    "0.0.0.0) to expose the page on the network.")
+flags.DEFINE_integer("port", 8080, "serve: port (0: a free one, printed).")
 
 MODEL_SOURCE_KEYS = ("hub_dir", "model_dir", "checkpoint")
 
@@ -148,6 +171,28 @@ def search() -> None:
       print(f"{rank:3d}  {score:.4f}  {item_id}")
 
 
+def serve() -> None:
+  if not FLAGS.index_dir:
+    raise app.UsageError("serve needs --index_dir.")
+  source = _cli_model_source()
+  gin.parse_config(FLAGS.gin_bindings, skip_unknown=True)
+  # Read now: from_model_dir replaces the global gin config.
+  config = page_search.SearchPageConfig()
+  index = page_search.open_index(FLAGS.index_dir)
+  if not source:
+    source = _index_model_source(index)
+  print("Loading the model " + ", ".join(
+      f"{k}={v}" for k, v in sorted(source.items())), file=sys.stderr)
+  embedder = _embedder(source)
+  spec = FLAGS.images or index.metadata.get("collection")
+  print(f"Thumbnails from {spec}" if spec else "No thumbnails: the index "
+        "records no collection (give --images).", file=sys.stderr)
+  items = items_lib.ItemStore.from_collection(
+      spec, FLAGS.images_format, index.ids, max_side=config.thumbnail_size)
+  page = page_search.SearchPage(index, embedder, items, config)
+  server.serve(page, host=FLAGS.host, port=FLAGS.port)
+
+
 def _index_model_source(index: index_lib.SearchIndex) -> dict:
   """The manifest's model_source, if --use_index_model opts in.
 
@@ -179,9 +224,9 @@ def main(argv):
     raise app.UsageError(f"Give one command: {' or '.join(COMMANDS)} "
                          f"(got {commands}).")
   try:
-    {"build": build, "search": search}[commands[0]]()
-  except (FileNotFoundError, FileExistsError, ValueError,
-          index_lib.SearchIndexError) as e:
+    {"build": build, "search": search, "serve": serve}[commands[0]]()
+  except (OSError, ValueError, index_lib.SearchIndexError) as e:
+    # OSError: missing files, an existing index_dir, a port in use.
     logging.debug("search failed", exc_info=True)
     sys.exit(f"search: error: {e}")
 

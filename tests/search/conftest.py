@@ -1,0 +1,141 @@
+"""The search page's shared fixture: a labelled gallery, its index, a server.
+
+`search_page` (session scope, one per test worker) renders a gallery with
+the demo world's generator at the trained fixture's image size, indexes it
+with the fixture's export (`trained_demo_export`), and starts
+
+  python -m official.align.search serve --index_dir=... --hub_dir=... \
+      --port=0
+
+as a subprocess (the real command line, default --host), shared by the API
+and browser tests. The gallery is an eval split of seen colour-shape pairs
+only, larger than the fixture's own (480 images with half from held-out
+pairs: two blue circles and three red ones), so that a query can have a
+top 8 of blue circles at all.
+"""
+import dataclasses
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from typing import Dict
+
+import pytest
+import tensorflow as tf
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+GALLERY_SIZE = 1440  # 36 images per seen pair.
+GALLERY_SEED = 1
+SERVER_START_SECONDS = 300
+URL_LINE = "Search page of "
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchPageServer:
+  """A running search page and what it serves.
+
+  Attributes:
+    url: http://127.0.0.1:PORT/ as the server printed it.
+    process: the server's `subprocess.Popen`.
+    index_dir: the index it serves.
+    gallery: the demo-world directory of the indexed images.
+    labels: item id → its eval_labels.json row (colour, shape, pair,
+      caption).
+    red_circle: a red circle image file from the fixture's own eval split
+      (not in the gallery).
+    embedder: the fixture export's `Embedder` (in this process).
+    index: the `SearchIndex` (in this process).
+    log: the server's stderr file.
+  """
+  url: str
+  process: subprocess.Popen
+  index_dir: str
+  gallery: str
+  labels: Dict[str, dict]
+  red_circle: str
+  embedder: object
+  index: object
+  log: str
+
+
+def _labels(world_dir):
+  with open(os.path.join(world_dir, "eval_labels.json")) as f:
+    return {row["key"]: row for row in json.load(f)}
+
+
+def _write_image_of_pair(world_dir, pair, path):
+  """Writes the first eval image of `pair` in `world_dir` to `path`."""
+  keys = {k for k, row in _labels(world_dir).items() if row["pair"] == pair}
+  for shard in tf.io.gfile.glob(os.path.join(world_dir, "eval-*.tfrecord")):
+    for record in tf.data.TFRecordDataset(shard):
+      feature = tf.train.Example.FromString(record.numpy()).features.feature
+      if feature["key"].bytes_list.value[0].decode() in keys:
+        with open(path, "wb") as f:
+          f.write(feature["jpg"].bytes_list.value[0])
+        return path
+  raise AssertionError(f"No {pair} in {world_dir}.")
+
+
+def _wait_for_url(process, log_path):
+  """The URL the server prints once it listens (or fails with its log)."""
+  lines = queue.Queue()
+  threading.Thread(target=lambda: [lines.put(line) for line in
+                                   process.stdout], daemon=True).start()
+  try:
+    while True:
+      line = lines.get(timeout=SERVER_START_SECONDS)
+      if line.startswith(URL_LINE):
+        return line.split(" on ", 1)[1].split()[0]
+  except queue.Empty:
+    pass
+  process.kill()
+  with open(log_path) as f:
+    raise AssertionError("The search page did not start:\n" + f.read()[-3000:])
+
+
+@pytest.fixture(scope="session")
+def search_page(trained_demo_export, tmp_path_factory):
+  """A running search page on the trained demo fixture (module doc)."""
+  # Imported here so that collecting tests stays cheap.
+  from official.align.demo import world as demo_world  # pylint: disable=g-import-not-at-top
+  from official.align.inference import loaders  # pylint: disable=g-import-not-at-top
+  from official.align.search import search_lib  # pylint: disable=g-import-not-at-top
+  import trained_demo  # pylint: disable=g-import-not-at-top
+
+  root = tmp_path_factory.mktemp("search_page")
+  gallery = str(root / "gallery")
+  demo_world.generate(gallery, num_train=0, num_eval=GALLERY_SIZE,
+                      image_size=trained_demo.IMAGE_SIZE, seed=GALLERY_SEED,
+                      eval_held_out_fraction=0.0, write_vocab=False,
+                      num_workers=1)
+  embedder = loaders.from_hub_dir(trained_demo_export.export_dir)
+  index_dir = str(root / "index")
+  index = search_lib.build_index(
+      embedder, os.path.join(gallery, "eval-*.tfrecord"), index_dir,
+      model={"hub_dir": trained_demo_export.export_dir})
+  red_circle = _write_image_of_pair(trained_demo_export.world_dir,
+                                    "red circle", str(root / "red_circle.jpg"))
+  log = str(root / "server.log")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env.pop("PYTHONPATH", None)
+  with open(log, "w") as stderr:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "official.align.search", "serve",
+         f"--index_dir={index_dir}",
+         f"--hub_dir={trained_demo_export.export_dir}", "--port=0"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+  try:
+    url = _wait_for_url(process, log)
+    yield SearchPageServer(url=url, process=process, index_dir=index_dir,
+                           gallery=gallery, labels=_labels(gallery),
+                           red_circle=red_circle, embedder=embedder,
+                           index=index, log=log)
+  finally:
+    process.terminate()
+    try:
+      process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+      process.kill()
