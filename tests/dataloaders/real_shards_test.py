@@ -26,8 +26,6 @@ from official.align.dataloaders import skip_counts
 from dataloaders import real_tools  # pylint: disable=g-bad-import-order
 
 
-pytestmark = pytest.mark.xdist_group("real_shards")
-
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "blue",
          "circle", "square"]
 MODES = [("tfrecord", False), ("tfrecord", True), ("webdataset", False),
