@@ -288,12 +288,13 @@ def export(model_dir: str,
       export_dir, [("checkpoint", checkpoint),
                    ("vocabulary (TrainConfig.vocab_file)", config.vocab_file)],
       "--export_dir")
+  logit_bias = 0.0 if model.logit_bias is None else model.logit_bias
   image, image_signatures = image_module.build_image_module(
       model.image_encoder, model.temperature, config.resize_size,
-      config.image_size, config.pixel_range)
+      config.image_size, config.pixel_range, logit_bias=logit_bias)
   text, text_signatures = text_module.build_text_module(
       model.text_encoder, model.temperature, config.vocab_file,
-      config.seq_length, config.lower_case)
+      config.seq_length, config.lower_case, logit_bias=logit_bias)
 
   tmp_dir = atomic_publish.staging_path(export_dir)
   try:
@@ -303,11 +304,19 @@ def export(model_dir: str,
           ("text_encoder", text, text_signatures)):
         (input_spec,) = tf.nest.flatten(
             signatures["serving_default"].structured_input_signature)
-        tf.saved_model.save(
-            layers.reusable_saved_model(module, input_spec),
-            os.path.join(tmp_dir, name), signatures=signatures)
-    text.preprocessor.save(os.path.join(tmp_dir, "text_preprocessor"),
-                           include_optimizer=False, save_format="tf")
+        saveable = layers.reusable_saved_model(module, input_spec)
+        for endpoint, fn in layers.keras_endpoints(signatures).items():
+          setattr(saveable, endpoint, fn)
+        tf.saved_model.save(saveable, os.path.join(tmp_dir, name),
+                            signatures=signatures)
+    preprocessor_signatures = text_module.preprocessor_signatures(
+        text.preprocessor)
+    for endpoint, fn in layers.keras_endpoints(
+        preprocessor_signatures).items():
+      setattr(text.preprocessor, endpoint, fn)
+    text.preprocessor.save(
+        os.path.join(tmp_dir, "text_preprocessor"), include_optimizer=False,
+        save_format="tf", signatures=preprocessor_signatures)
     with tf.io.gfile.GFile(os.path.join(tmp_dir, "README.md"), "w") as f:
       f.write(_readme(config, model, checkpoint))
     atomic_publish.replace_dir(tmp_dir, export_dir, atomic_publish.gfile_ops())
