@@ -11,14 +11,18 @@
                       `text_preprocessor` makes them) → `embeddings` (the
                       export's `token_ids_unchunked`).
 
-What does not convert, and so is not written:
-  * text from strings: tensorflow-text's tokeniser ops have no ONNX
-    counterpart (tf2onnx: `CaseFoldUTF8` in the export's `BertTokenizer`,
-    `FastBertNormalize` / `FastWordpieceTokenizeWithOffsets` in the TFLite
-    tokeniser); tokenise outside, e.g. with the export's
-    `text_preprocessor` or any BERT WordPiece tokenizer on its vocab.txt.
-  * the `token_ids` signature: its length-chunk loop (TensorArrays)
-    does not convert; `token_ids_unchunked` computes the same.
+What does not convert, and so is not written (tf2onnx 1.17 reports these
+TensorFlow ops as not supported; ONNX has no counterpart):
+  * text from strings: tensorflow-text's tokenisers. The export's
+    `BertTokenizer` uses `CaseFoldUTF8`, `NormalizeUTF8`,
+    `StaticRegexReplace`, `RegexSplitWithOffsets` and
+    `WordpieceTokenizeWithOffsets`; the TFLite tokeniser
+    (`tflite_export.tokenize_fn`) `FastBertNormalize` and
+    `FastWordpieceTokenizeWithOffsets`. Tokenise outside the ONNX model,
+    e.g. with the export's `text_preprocessor` (or any BERT WordPiece
+    tokenizer on the export's vocab.txt).
+  * the `token_ids` signature: its length-chunk loop (`TensorListConcatV2`);
+    `token_ids_unchunked` computes the same in one pass.
 BERT's exact GELU is `0.5 x erfc(-x / sqrt 2)` in TensorFlow, and ONNX has
 no `Erfc` (tf2onnx 1.17 passes it through and onnxruntime rejects the
 graph: "No Op registered for Erfc"): `ERFC_HANDLER` rewrites it to
