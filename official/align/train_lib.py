@@ -417,11 +417,12 @@ class AlignTask:
               path) else path
       if not prefix:
         raise ValueError(f"AlignTask.init_checkpoint: no checkpoint in {path}")
-      # Only the towers and the temperature: not an optimizer that the
-      # saved model or this one may carry, nor the data iterator.
+      # Only the towers and the temperature (or the sigmoid loss's scale
+      # and bias): not an optimizer that the saved model or this one may
+      # carry, nor the data iterator.
       weights = tf.train.Checkpoint(image_encoder=model.image_encoder,
                                     text_encoder=model.text_encoder,
-                                    temperature=model.temperature)
+                                    **model.logit_parameters)
       status = tf.train.Checkpoint(model=weights).read(prefix)
       status.expect_partial()
       status.assert_existing_objects_matched()
@@ -441,7 +442,10 @@ class AlignTask:
         deterministic=config.deterministic, seed=config.seed)
 
   def summary_scalars(self, model) -> Dict[str, float]:
-    return {"temperature": float(model.temperature.numpy())}
+    scalars = {"temperature": float(model.temperature.numpy())}
+    if model.logit_bias is not None:
+      scalars["logit_bias"] = float(model.logit_bias.numpy())
+    return scalars
 
   def build_evaluator(self, model, config: TrainConfig):
     if config.eval_file_pattern and config.eval_labels_file:

@@ -282,3 +282,20 @@ def test_softmax_checkpoint_keeps_its_temperature_key(tmp_path):
   tf.train.Checkpoint(model=tf.train.Checkpoint(
       temperature=restored)).read(path).expect_partial()
   assert float(restored) == 0.25
+
+
+def test_sigmoid_scale_and_bias_come_from_init_checkpoint(tmp_path):
+  """`AlignTask.init_checkpoint` (fine-tuning) restores them too."""
+  from official.align import train_lib  # pylint: disable=g-import-not-at-top
+  make = lambda: tiny_models.tiny_align_model(
+      image_tower=tiny_models.conv_image_encoder(), **LOSS_KWARGS["sigmoid"])
+  trained = make()
+  trained.log_logit_scale.assign(3.0)
+  trained.logit_bias.assign(-7.5)
+  tf.train.Checkpoint(model=trained).save(str(tmp_path / "ckpt"))
+  model = train_lib.AlignTask(model_fn=make,
+                              init_checkpoint=str(tmp_path)).build_model()
+  assert model.log_logit_scale.numpy() == 3.0
+  assert model.logit_bias.numpy() == -7.5
+  np.testing.assert_allclose(
+      train_lib.AlignTask().summary_scalars(model)["logit_bias"], -7.5)

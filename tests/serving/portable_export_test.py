@@ -1,7 +1,7 @@
 """LiteRT (TFLite) and ONNX conversions of the trained demo export.
 
 The shared trained demo model (`trained_demo_export`) is converted once per
-module: four TFLite models (LiteRT interpreter with tensorflow-text's TFLite
+test session: four TFLite models (LiteRT interpreter with tensorflow-text's TFLite
 ops) and two ONNX models (onnxruntime). Each is compared with the
 SavedModel it came from: embeddings (float32 max abs diff 1e-4, int8
 cosine 0.99) and zero-shot predictions on demo-world eval images (argmax
@@ -33,9 +33,12 @@ def _eval_images(world_dir, count):
   return np.stack(images).astype(np.float32) / 255.0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def converted(trained_demo_export, tmp_path_factory):
-  """The conversions, the SavedModels' outputs and the inputs."""
+  """The conversions, the SavedModels' outputs and the inputs.
+
+  Session-scoped: under `make test`'s xdist grouping other modules' demo
+  tests may run between these, which would rebuild a module fixture."""
   export_dir = trained_demo_export.export_dir
   root = tmp_path_factory.mktemp("portable")
   tflite_sizes = tflite_export.export_tflite(export_dir, str(root / "tflite"))
@@ -51,7 +54,8 @@ def converted(trained_demo_export, tmp_path_factory):
   ids = preprocessor.signatures["serving_default"](
       sentences=tf.constant(prompts))
   return dict(
-      export_dir=export_dir, root=root, tflite_sizes=tflite_sizes, onnx_sizes=onnx_sizes,
+      export_dir=export_dir, root=root, tflite_sizes=tflite_sizes,
+      onnx_sizes=onnx_sizes,
       classes=classes, prompts=prompts, images=images,
       ids={k: v.numpy() for k, v in ids.items()},
       want_images=image_module.signatures["serving_default"](

@@ -145,8 +145,8 @@ class AlignModel(tf_keras.Model):
     Returns:
       (gradients, output, gradient_norm): gradients of the global-batch mean
       loss for `self.trainable_variables`, already summed over replicas
-      (identical on every replica); this replica's loss output (e.g. `ContrastiveLossOutput`);
-      the global norm of the gradients.
+      (identical on every replica); this replica's loss output (e.g.
+      `ContrastiveLossOutput`); the global norm of the gradients.
     """
     return compute_replica_gradients(
         self, lambda: self.compute_contrastive_loss(data, training=True))

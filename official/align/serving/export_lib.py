@@ -184,8 +184,8 @@ def _probabilities_section(logit_bias: Optional[float]) -> str:
 probabilities over a set of candidates (e.g. zero-shot classes, one image
 against N texts) are `softmax(logit_scale * cosine)` over the candidates;
 a single pair has no probability of its own."""
-  return f"""Trained with the sigmoid loss (SigLIP; `logit_bias` = {logit_bias:.6g}):
-each image-text pair has its own probability of matching,
+  return f"""Trained with the sigmoid loss (SigLIP; `logit_bias` =
+{logit_bias:.6g}): each image-text pair has its own probability of matching,
 `sigmoid(logit_scale * cosine + logit_bias)`, independent of the other
 candidates (for a ranking, any monotone score such as the cosine does)."""
 

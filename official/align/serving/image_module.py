@@ -88,8 +88,8 @@ def build_image_module(image_encoder: tf_keras.Model,
   Returns:
     (module, signatures): `module` maps float32 [batch, height, width, 3] in
     [0, 1] to float32 [batch, embed_dim] with unit L2 norm, and has
-    `temperature`, `logit_bias` and `logit_scale()`; `signatures` is the dict for
-    `tf.saved_model.save`: `serving_default` (`images` → `embeddings`),
+    `temperature`, `logit_bias` and `logit_scale()`; `signatures` is the
+    dict for `tf.saved_model.save`: `serving_default` (`images` → `embeddings`),
     `image_bytes` (string [batch] `image_bytes` of JPEG/PNG/GIF/BMP →
     `embeddings`) and `logit_scale` (→ `logit_scale`, `logit_bias`).
   """

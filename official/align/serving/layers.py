@@ -58,10 +58,10 @@ def reusable_saved_model(module: tf_keras.Model,
   training=False)` (traced for both modes, so `hub.KerasLayer(...,
   trainable=True)` runs BatchNorm and dropout in training mode when asked),
   `variables`, `trainable_variables` and `regularization_losses`; plus the
-  `temperature`, `logit_bias` and `logit_scale` of `attach_temperature`. `module` itself
-  is kept as the child `model`, which under `no_traces` contributes only its
-  variables and resources (e.g. the vocabulary asset), not the per-layer
-  Keras call traces that make saving and loading slow.
+  `temperature`, `logit_bias` and `logit_scale` of `attach_temperature`.
+  `module` itself is kept as the child `model`, which under `no_traces`
+  contributes only its variables and resources (e.g. the vocabulary asset),
+  not the per-layer Keras call traces that make saving and loading slow.
 
   Args:
     module: a Keras model that went through `attach_temperature`.
