@@ -37,8 +37,8 @@ def _eval_images(world_dir, count):
 def converted(trained_demo_export, tmp_path_factory):
   """The conversions, the SavedModels' outputs and the inputs.
 
-  Session-scoped: under `make test`'s xdist grouping other modules' demo
-  tests may run between these, which would rebuild a module fixture."""
+  Session-scoped, so that other modules' tests running between these on
+  a worker do not make it convert again."""
   export_dir = trained_demo_export.export_dir
   root = tmp_path_factory.mktemp("portable")
   tflite_sizes = tflite_export.export_tflite(export_dir, str(root / "tflite"))
