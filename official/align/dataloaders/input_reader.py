@@ -88,11 +88,8 @@ whose page faults add ~1 ms of system time per pair; set
 (before TensorFlow starts) to recycle that memory instead.
 `benchmarks/input_pipeline.py` measures the pipeline.
 """
-import json
-import os
 import random as _py_random
 import re
-import tarfile
 from typing import Optional
 
 import gin
@@ -103,20 +100,29 @@ from official.align.dataloaders import shard_format
 from official.align.dataloaders import shard_reading
 from official.align.dataloaders import skip_counts
 from official.align.dataloaders import text_preprocessing
+from official.align.dataloaders import webdataset_shards
 
 # Re-exported: the readers' callers know them from here.
 SKIP_REASONS = skip_counts.SKIP_REASONS
 skip_counts_to_dict = skip_counts.skip_counts_to_dict
 total_skipped = skip_counts.total_skipped
+read_webdataset_tar = webdataset_shards.read_webdataset_tar
 
 _MALFORMED = SKIP_REASONS.index("malformed_record")
 _DECODE_ERROR = SKIP_REASONS.index("decode_error")
+_UNREADABLE_SHARD = SKIP_REASONS.index("unreadable_shard")
+_IMAGE_TOO_LARGE = SKIP_REASONS.index("image_too_large")
+# In-band `reason`s of the shard readers' elements that are no skip.
+_NOT_SKIPPED = skip_counts.NOT_SKIPPED
+_END_OF_PASS = -2
+_FATAL = webdataset_shards.FATAL
 _CHECK_BATCH_SIZE = 64  # Records checked together.
-SHARD_FORMATS = ("tfrecord", "webdataset")
+SHARD_FORMATS = shard_reading.SHARD_FORMATS
 IMAGE_DTYPES = ("float32", "uint8")
-_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp")
 # In the message of the error that ends a pass with no usable record.
 NO_USABLE_RECORDS = "records usable in"
+# In the message of the error after too many unreadable shards in a row.
+UNREADABLE_SHARDS_IN_A_ROW = "shards in a row could not be read"
 
 
 def no_usable_records(error: Exception) -> Optional[str]:
@@ -142,56 +148,6 @@ def list_shards(file_pattern) -> list:
   if not files:
     raise ValueError(f"No files match {file_pattern!r}.")
   return files
-
-
-def iterate_webdataset_tar(path, keys: shard_format.FeatureKeys =
-                           shard_format.DEFAULT_KEYS):
-  """Yields serialized `tf.train.Example`s from one webdataset tar shard.
-
-  Members `{key}.jpg` (or another image extension), `{key}.txt` (and any
-  others, such as img2dataset's `{key}.json`, which are not read) with the
-  same key form one record; a missing member becomes a missing feature.
-  Members may come in any order within a sample, as webdataset's `TarWriter`
-  writes them; gzip-compressed tars (`.tar.gz`) are read too.
-
-  Args:
-    path: the tar file (any `tf.io.gfile` path); bytes or str.
-    keys: feature names of the records produced.
-
-  Yields:
-    bytes, serialized `tf.train.Example` in the img2dataset layout.
-  """
-  if isinstance(path, bytes):
-    path = path.decode("utf-8")
-
-  def emit(key, parts):
-    image = next((parts[ext] for ext in _IMAGE_EXTENSIONS if ext in parts),
-                 None)
-    return shard_format.make_example(
-        key, image, parts.get("txt"), keys=keys).SerializeToString()
-
-  with tf.io.gfile.GFile(path, "rb") as f:
-    try:
-      with tarfile.open(fileobj=f, mode="r|*") as tar:
-        current_key, parts = None, {}
-        for member in tar:
-          if not member.isfile():
-            continue
-          dirname, basename = os.path.split(member.name)
-          if "." not in basename:
-            continue
-          stem, ext = basename.split(".", 1)
-          key = os.path.join(dirname, stem)
-          if key != current_key and current_key is not None:
-            yield emit(current_key, parts)
-            parts = {}
-          current_key = key
-          parts[ext.lower()] = tar.extractfile(member).read()
-        if current_key is not None:
-          yield emit(current_key, parts)
-    except (tarfile.TarError, EOFError, OSError):
-      # A truncated tar ends the shard; records read so far are kept.
-      return
 
 
 def _first(values: tf.RaggedTensor, default) -> tf.Tensor:
@@ -220,7 +176,6 @@ def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
       text)
   blank = tf.strings.regex_full_match(text, r"[\s\p{Z}]*")
   conditions = tf.stack([
-      tf.zeros_like(has_image),  # malformed_record: counted from gaps.
       tf.logical_not(tf.logical_and(has_image, has_text)),
       tf.logical_not(valid_utf8),
       blank,
@@ -229,7 +184,14 @@ def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
   ], axis=-1)
   first = tf.argmax(tf.cast(conditions, tf.int32), axis=-1,
                     output_type=tf.int32)
-  return tf.where(tf.reduce_any(conditions, axis=-1), first, -1)
+  return tf.where(tf.reduce_any(conditions, axis=-1),
+                  tf.gather(_CHECK_REASONS, first), -1)
+
+
+# The reasons of `check_record`'s checks, in their order.
+_CHECK_REASONS = [SKIP_REASONS.index(name) for name in (
+    "missing_feature", "invalid_utf8", "empty_caption", "zero_size_image",
+    "unknown_image_format")]
 
 
 def _one_hot(reason: int) -> tf.Tensor:
@@ -268,7 +230,11 @@ class InputReader:
                drop_remainder: Optional[bool] = None,
                deterministic: bool = False,
                seed: Optional[int] = None,
-               return_text: bool = False):
+               return_text: bool = False,
+               max_pixels: int = image_preprocessing.DEFAULT_MAX_PIXELS,
+               max_member_bytes: int = (
+                   webdataset_shards.DEFAULT_MAX_MEMBER_BYTES),
+               max_unreadable_shards_in_a_row: int = 10):
     """Configures the reader.
 
     Args:
@@ -299,6 +265,12 @@ class InputReader:
         two runs give identical batches.
       seed: shuffle/augmentation seed; random if None and not deterministic.
       return_text: also return `key` and `text` string [B] features.
+      max_pixels: images whose header declares more pixels (times GIF
+        frames) are skipped before decoding (`image_too_large`).
+      max_member_bytes: webdataset members above this many bytes, and sparse
+        members, are never read (`record_too_large`).
+      max_unreadable_shards_in_a_row: stop with an error after this many
+        unreadable shards with nothing read in between (storage gone?).
     """
     if image_dtype not in IMAGE_DTYPES:
       raise ValueError(f"image_dtype must be in {IMAGE_DTYPES}, "
@@ -344,6 +316,13 @@ class InputReader:
       seed = 0 if deterministic else _py_random.SystemRandom().randrange(2**31)
     self._seed = int(seed)
     self._return_text = return_text
+    if max_pixels < 1 or max_member_bytes < 1 or (
+        max_unreadable_shards_in_a_row < 1):
+      raise ValueError("max_pixels, max_member_bytes and "
+                       "max_unreadable_shards_in_a_row must be >= 1.")
+    self._max_pixels = int(max_pixels)
+    self._max_member_bytes = int(max_member_bytes)
+    self._max_unreadable_in_a_row = int(max_unreadable_shards_in_a_row)
 
   @property
   def checkpointable(self) -> bool:
@@ -362,33 +341,27 @@ class InputReader:
     return images
 
   def _read_fn(self) -> shard_reading.ReadFn:
-    """File name → dataset of its serialized records."""
-    if self._shard_format == "tfrecord":
-      return tf.data.TFRecordDataset
-    keys = self._keys
+    """File name → dataset of its `(record, reason, detail)` elements."""
+    return shard_reading.shard_reader(self._shard_format, self._keys,
+                                      self._max_member_bytes)
 
-    def read(filename):
-      return tf.data.Dataset.from_generator(
-          lambda f: iterate_webdataset_tar(f, keys),
-          output_signature=tf.TensorSpec([], tf.string),
-          args=(filename,))
-    return read
-
-  def _parse(self, index, record):
-    """Number, (record, end_of_pass) -> (number, features, end_of_pass).
+  def _parse(self, index, element):
+    """Number, (record, reason, detail) -> (number, features, reason, detail).
 
     Raises (and is dropped by `ignore_errors`) if the record is unparsable.
 
     Only the image and caption features (and the key) are parsed: optional
-    metadata of any type never makes a record unparsable.
+    metadata of any type never makes a record unparsable. Markers (in-band
+    skips, end of pass) hold "", an empty example.
     """
     keys = self._keys
     spec = {k: tf.io.RaggedFeature(tf.string)
             for k in keys.image_keys + (keys.text, keys.key)}
-    serialized, end_of_pass = record
-    return index, tf.io.parse_single_example(serialized, spec), end_of_pass
+    serialized, reason, detail = element
+    return (index, tf.io.parse_single_example(serialized, spec), reason,
+            detail)
 
-  def _check_batch(self, index, parsed, end_of_pass):
+  def _check_batch(self, index, parsed, in_band, detail):
     """Ragged batch of parsed records -> dict of [n] `reason`, `image_bytes`..."""
     keys = self._keys
     # The first image feature present, per record.
@@ -397,22 +370,67 @@ class InputReader:
     text = _first(parsed[keys.text], b"")
     reason = check_record(image, text, images.row_lengths() > 0,
                           parsed[keys.text].row_lengths() > 0)
-    reason = tf.where(end_of_pass, -1, reason)  # Markers always go on.
+    end_of_pass = tf.equal(in_band, _END_OF_PASS)
+    # Markers keep their in-band reason; end-of-pass markers always go on.
+    reason = tf.where(tf.equal(in_band, _NOT_SKIPPED), reason,
+                      tf.where(end_of_pass, -1, in_band))
+    key = tf.where(tf.equal(in_band, _NOT_SKIPPED),
+                   _first(parsed[keys.key], b""), detail)
     return {"index": index, "reason": reason, "image_bytes": image,
-            "text": text, "key": _first(parsed[keys.key], b""),
-            "end_of_pass": end_of_pass}
+            "text": text, "key": key, "end_of_pass": end_of_pass}
 
-  @staticmethod
-  def _count_batch(state, batch):
+  def _check_unreadable_in_a_row(self, run, reason, end_of_pass, key):
+    """The run of unreadable shards after a batch; fails if it is too long.
+
+    Args:
+      run: int64 scalar, unreadable shards in a row before this batch.
+      reason: int32 [n]; end_of_pass: bool [n]; key: string [n] (a marker's
+        detail).
+
+    Returns:
+      int64 scalar, the run after the batch (with an assertion attached).
+    """
+    unreadable = tf.equal(reason, _UNREADABLE_SHARD)
+
+    def runs():
+      # Anything but another unreadable shard (or a pass end) breaks a run.
+      breaks = tf.logical_not(tf.logical_or(unreadable, end_of_pass))
+      n = tf.shape(reason, out_type=tf.int64)[0]
+      positions = tf.range(n)
+      lower = positions[:, None] >= positions[None, :]
+      last_break = tf.reduce_max(
+          tf.where(tf.logical_and(lower, breaks[None, :]), positions[None, :],
+                   -1), axis=1)
+      counted = tf.cumsum(tf.cast(unreadable, tf.int64))
+      at_break = tf.gather(counted, tf.maximum(last_break, 0))
+      return tf.where(last_break >= 0, counted - at_break, run + counted)
+
+    per_record = tf.cond(
+        tf.logical_or(tf.reduce_any(unreadable), run > 0), runs,
+        lambda: tf.zeros_like(reason, tf.int64))
+    worst = tf.argmax(per_record)
+    check = tf.debugging.Assert(
+        per_record[worst] < self._max_unreadable_in_a_row,
+        [tf.strings.join([
+            f"{self._max_unreadable_in_a_row} {UNREADABLE_SHARDS_IN_A_ROW} "
+            f"({self._pattern_text}); is the storage available? The last: ",
+            key[worst]])])
+    with tf.control_dependencies([check]):
+      return tf.identity(per_record[-1])
+
+  def _count_batch(self, state, batch):
     """`scan` step over checked batches: counts, keeps the good records.
 
-    Counts each failed check, and each gap in the record numbering (a record
-    that failed to parse) as a malformed record; numbers the kept records
-    consecutively (`position`) so decode failures leave gaps too.
+    Counts each failed check and in-band skip, and each gap in the record
+    numbering (a record that failed to parse) as a malformed record; numbers
+    the kept records consecutively (`position`) so decode failures leave gaps
+    too. Fails on a fatal in-band marker (a storage error that persisted) and
+    after `max_unreadable_shards_in_a_row` unreadable shards.
 
     Args:
       state: (int64 [len(SKIP_REASONS)] counts so far, int64 last record
-        number seen, int64 records kept so far).
+        number seen, int64 records kept so far, int64 unreadable shards in a
+        row).
       batch: dict of [n] tensors from `_check_batch`.
 
     Returns:
@@ -420,42 +438,63 @@ class InputReader:
       with its cumulative `skipped_records` [len(SKIP_REASONS)] and its
       `position`.
     """
-    counts, last_index, kept = state
+    counts, last_index, kept, unreadable_run = state
     index, reason = batch["index"], batch["reason"]
+    fatal = tf.equal(reason, _FATAL)
+    fatal_check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(fatal)),
+        [tf.strings.join(["Cannot read ", tf.boolean_mask(
+            batch["key"], fatal)[:1]], separator="")])
+    unreadable_run = self._check_unreadable_in_a_row(
+        unreadable_run, reason, batch["end_of_pass"], batch["key"])
+    with tf.control_dependencies([fatal_check]):
+      reason = tf.identity(reason)
     gaps = index - tf.concat([[last_index], index[:-1]], 0) - 1
     per_record = (
         tf.cast(reason >= 0, tf.int64)[:, None] *
         tf.one_hot(tf.maximum(reason, 0), len(SKIP_REASONS), dtype=tf.int64) +
         gaps[:, None] * _one_hot(_MALFORMED))
     cumulative = counts + tf.cumsum(per_record, axis=0)
-    good = reason < 0
+    good = tf.equal(reason, -1)
     position = kept + tf.cumsum(tf.cast(good, tf.int64)) - 1
     out = {k: tf.boolean_mask(batch[k], good)
            for k in ("index", "image_bytes", "text", "key", "end_of_pass")}
     out["skipped_records"] = tf.boolean_mask(cumulative, good)
     out["position"] = tf.boolean_mask(position, good)
-    state = (cumulative[-1], index[-1], position[-1] + 1)
+    state = (cumulative[-1], index[-1], position[-1] + 1, unreadable_run)
     return state, out
 
   def _decode(self, element):
-    """Decodes the image; raises (and is dropped) on undecodable bytes."""
+    """Decodes the image; raises (and is dropped) on undecodable bytes.
+
+    An image whose header declares more than `max_pixels` is not decoded:
+    its `reason` says `image_too_large` (-1 otherwise).
+    """
     seed = tf.stack([
         tf.constant(self._seed % (2**31), tf.int32),
         tf.cast(element["index"] % (2**31), tf.int32)
     ])
     shape = [self._image_size, self._image_size, 3]
+    dimensions = image_preprocessing.image_dimensions(
+        element["image_bytes"], self._max_pixels)
+    too_large = tf.logical_and(
+        tf.logical_not(element["end_of_pass"]),
+        image_preprocessing.decoded_pixels(dimensions) > self._max_pixels)
     image = tf.cond(
-        element["end_of_pass"], lambda: tf.zeros(shape, tf.uint8),
+        tf.logical_or(element["end_of_pass"], too_large),
+        lambda: tf.zeros(shape, tf.uint8),
         lambda: image_preprocessing.decode_crop_resize(
             element["image_bytes"],
             is_training=self._is_training,
             resize_size=self._resize_size,
             crop_size=self._image_size,
             random_flip=self._random_flip,
-            seed=seed))
+            seed=seed,
+            dimensions=dimensions))
     return {k: element[k] for k in ("index", "position", "text", "key",
                                     "skipped_records", "end_of_pass")
-            } | {"image": image}
+            } | {"image": image,
+                 "reason": tf.where(too_large, _IMAGE_TOO_LARGE, -1)}
 
   def _no_usable_records(self, records, counts):
     """The message of a pass with no usable record (string scalar)."""
@@ -470,23 +509,29 @@ class InputReader:
   def _settle_counts(self, state, element):
     """`scan` step after decoding: final counts, one record held back.
 
-    Counts the decode failures (gaps in `position`), emits the previous
-    record (with the counts up to the next record if that is the end of the
-    pass), and raises at the end of a pass in which no record survived.
+    Counts the decode failures (gaps in `position`) and the images too large
+    to decode, emits the previous record (with the counts up to the next
+    record if that is the end of the pass), and raises at the end of a pass
+    in which no record survived.
 
     Args:
       state: (previous element, has previous, elements seen, records kept
         this pass, counts at the start of this pass, index of the previous
-        end-of-pass marker).
-      element: one decoded record or end-of-pass marker.
+        end-of-pass marker, int64 [len(SKIP_REASONS)] images too large so
+        far).
+      element: one decoded record, skipped image or end-of-pass marker.
 
     Returns:
       The new state and (previous element, valid) for `filter`.
     """
-    prev, has_prev, seen, pass_kept, pass_counts, pass_start = state
+    (prev, has_prev, seen, pass_kept, pass_counts, pass_start,
+     too_large) = state
     end = element["end_of_pass"]
+    skipped = element["reason"] >= 0
+    too_large = too_large + tf.cast(skipped, tf.int64) * _one_hot(
+        tf.maximum(element["reason"], 0))
     counts = element["skipped_records"] + (
-        element["position"] - seen) * _one_hot(_DECODE_ERROR)
+        element["position"] - seen) * _one_hot(_DECODE_ERROR) + too_large
     out = dict(prev)
     out["skipped_records"] = tf.where(end, counts, prev["skipped_records"])
     records = element["index"] - pass_start - 1
@@ -494,12 +539,19 @@ class InputReader:
         tf.logical_or(tf.logical_not(end), pass_kept > 0),
         [self._no_usable_records(records, counts - pass_counts)])
     with tf.control_dependencies([check]):
-      valid = tf.identity(has_prev)
-    current = dict(element, skipped_records=counts)
-    state = (current, tf.logical_not(end), seen + 1,
-             tf.where(end, tf.constant(0, tf.int64), pass_kept + 1),
+      valid = tf.logical_and(has_prev, tf.logical_not(skipped))
+    current = {k: v for k, v in element.items() if k != "reason"}
+    current["skipped_records"] = counts
+    # A skipped image leaves the held record (and the pass) as they are
+    # (`cond`, not `where`, which would copy the image).
+    prev, has_prev, pass_kept = tf.cond(
+        skipped, lambda: (prev, has_prev, pass_kept),
+        lambda: (current, tf.logical_not(end),
+                 tf.where(end, tf.constant(0, tf.int64), pass_kept + 1)))
+    state = (prev, has_prev, seen + 1, pass_kept,
              tf.where(end, counts, pass_counts),
-             tf.where(end, element["index"], pass_start))
+             tf.where(end, element["index"], pass_start),
+             too_large)
     return state, (out, valid)
 
   def _settle_initial_state(self):
@@ -512,7 +564,8 @@ class InputReader:
              "image": tf.zeros([size, size, 3], tf.uint8)}
     zero = tf.constant(0, tf.int64)
     return (empty, tf.constant(False), zero, zero,
-            tf.zeros([len(SKIP_REASONS)], tf.int64), tf.constant(-1, tf.int64))
+            tf.zeros([len(SKIP_REASONS)], tf.int64), tf.constant(-1, tf.int64),
+            tf.zeros([len(SKIP_REASONS)], tf.int64))
 
   def _finish_batch(self, batch, unused_valid):
     """Tokenizes, normalizes; the batch's counts are its last record's."""
@@ -540,7 +593,9 @@ class InputReader:
         is_training=self._is_training, repeat=self._repeat,
         shuffle_buffer_size=self._shuffle_buffer_size,
         cycle_length=self._cycle_length, deterministic=self._deterministic,
-        seed=self._seed, mark_pass_end=True)
+        seed=self._seed,
+        pass_end_marker=(tf.constant(b""), tf.constant(_END_OF_PASS),
+                         tf.constant(b"")))
     # Numbers seed the augmentation; their gaps count unparsable records.
     ds = ds.enumerate()
     # Every map up to the last `scan` keeps the order: the counts rely on it.
@@ -553,7 +608,8 @@ class InputReader:
     ds = ds.map(self._check_batch, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     ds = ds.scan((tf.zeros([len(SKIP_REASONS)], tf.int64),
-                  tf.constant(-1, tf.int64), tf.constant(0, tf.int64)),
+                  tf.constant(-1, tf.int64), tf.constant(0, tf.int64),
+                  tf.constant(0, tf.int64)),
                  self._count_batch)
     ds = ds.unbatch()
     ds = ds.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE,

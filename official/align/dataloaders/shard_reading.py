@@ -17,16 +17,65 @@ The file-level part of the ALIGN and transfer readers (`input_reader`,
 * `cycle_length` files are read at once (`interleave`, one record from each
   in turn); `deterministic=False` lets a faster file go first.
 * Repeating repeats whole passes: each pass reads every file once, its record
-  shuffle buffer drains at the pass's end, and with `mark_pass_end` an
-  end-of-pass marker follows each pass (so a reader can tell "this pass is
-  over" from "no record has come yet").
+  shuffle buffer drains at the pass's end, and with `pass_end_marker` that
+  element follows each pass (so a reader can tell "this pass is over" from
+  "no record has come yet").
 """
+import os
 from typing import Callable, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-# tf.string [] file name → dataset of tf.string [] serialized records.
+from official.align.dataloaders import shard_format
+from official.align.dataloaders import tfrecord_shards
+from official.align.dataloaders import webdataset_shards
+
+# tf.string [] file name → dataset of its records (e.g. tf.string [], or the
+# `(record, reason, detail)` elements of `shard_reader`).
 ReadFn = Callable[[tf.Tensor], tf.data.Dataset]
+SHARD_FORMATS = ("tfrecord", "webdataset")
+
+
+def detect_shard_format(files: Sequence[str]) -> str:
+  """"webdataset" if every file is a .tar or .tar.gz, else "tfrecord"."""
+  names = [os.path.basename(f).lower() for f in files]
+  if names and all(n.endswith((".tar", ".tar.gz", ".tgz")) for n in names):
+    return "webdataset"
+  return "tfrecord"
+
+
+def shard_reader(
+    shard_format_name: str,
+    keys: shard_format.FeatureKeys = shard_format.DEFAULT_KEYS,
+    max_member_bytes: int = webdataset_shards.DEFAULT_MAX_MEMBER_BYTES
+) -> ReadFn:
+  """The `ReadFn` of a shard format, damage-tolerant.
+
+  Its elements are `(record, reason, detail)` (string, int32, string
+  scalars): `tfrecord_shards.read_tfrecord_shard` (in-graph) or
+  `webdataset_shards.read_webdataset_tar` (a Python generator, whose
+  iterator cannot go into a checkpoint).
+
+  Args:
+    shard_format_name: one of SHARD_FORMATS.
+    keys: feature names of the records a webdataset reader makes.
+    max_member_bytes: webdataset members above this are never read.
+  """
+  if shard_format_name not in SHARD_FORMATS:
+    raise ValueError(f"shard_format_name must be in {SHARD_FORMATS}, got "
+                     f"{shard_format_name!r}.")
+  if shard_format_name == "tfrecord":
+    return tfrecord_shards.read_tfrecord_shard
+
+  def read(filename):
+    return tf.data.Dataset.from_generator(
+        lambda f: webdataset_shards.read_webdataset_tar(
+            f, keys, max_member_bytes),
+        output_signature=(tf.TensorSpec([], tf.string),
+                          tf.TensorSpec([], tf.int32),
+                          tf.TensorSpec([], tf.string)),
+        args=(filename,))
+  return read
 
 
 def pipeline_shard(
@@ -49,7 +98,7 @@ def read_sharded_records(
     cycle_length: int,
     deterministic: bool,
     seed: int,
-    mark_pass_end: bool = False) -> tf.data.Dataset:
+    pass_end_marker=None) -> tf.data.Dataset:
   """The serialized records of this input pipeline (module docstring).
 
   Args:
@@ -63,13 +112,12 @@ def read_sharded_records(
     cycle_length: files read concurrently.
     deterministic: ordered interleave.
     seed: file shuffle seed (`seed + 1` for the records).
-    mark_pass_end: yield `(record, end_of_pass)` pairs, `end_of_pass` a bool
-      scalar: False for every record, True for one `(b"", True)` marker after
-      each pass.
+    pass_end_marker: an element (of `read_fn`'s structure) to follow each
+      pass, or None.
 
   Returns:
-    A dataset of whatever `read_fn` yields (tf.string [] records), or of
-    `(record, end_of_pass)` pairs with `mark_pass_end`.
+    A dataset of whatever `read_fn` yields (e.g. tf.string [] records), with
+    `pass_end_marker` after each pass.
 
   Raises:
     ValueError: `files` is empty.
@@ -94,9 +142,8 @@ def read_sharded_records(
   if is_training:
     ds = ds.shuffle(shuffle_buffer_size, seed=seed + 1,
                     reshuffle_each_iteration=True)
-  if mark_pass_end:
-    ds = ds.map(lambda record: (record, False)).concatenate(
-        tf.data.Dataset.from_tensors((tf.constant(b""), True)))
+  if pass_end_marker is not None:
+    ds = ds.concatenate(tf.data.Dataset.from_tensors(pass_end_marker))
   if repeat:
     ds = ds.repeat()
   return ds

@@ -15,14 +15,31 @@ import numpy as np
 
 # In the order the checks run: a record is counted under the first that fails.
 SKIP_REASONS = (
+    "unreadable_shard",      # A shard that cannot be opened, or the rest of
+                             # one past damage that cannot be skipped: one
+                             # per shard and pass, the path logged.
+    "corrupt_record",        # TFRecord framing damage (checksum, cut short):
+                             # the record is lost, reading resumes after it.
+    "record_too_large",      # A tar member above the size cap, or sparse.
     "malformed_record",      # Not a parsable tf.train.Example / tar sample.
     "missing_feature",       # No image or no caption.
     "invalid_utf8",          # The caption is not UTF-8.
     "empty_caption",         # Empty or whitespace-only caption.
     "zero_size_image",       # Empty image bytes, or a header with a 0 side.
     "unknown_image_format",  # No JPEG/PNG/GIF/BMP/WebP magic bytes.
+    "image_too_large",       # The header declares more than `max_pixels`.
     "decode_error",          # The image bytes fail to decode.
 )
+# The `reason` of a record that is not skipped (in-band markers of the shard
+# readers carry an index of SKIP_REASONS instead).
+NOT_SKIPPED = -1
+
+
+def reason_index(name: str) -> int:
+  """Index of `name` in SKIP_REASONS (ValueError naming it if unknown)."""
+  if name not in SKIP_REASONS:
+    raise ValueError(f"Unknown skip reason {name!r}; known: {SKIP_REASONS}.")
+  return SKIP_REASONS.index(name)
 
 
 def skip_counts_to_dict(counts) -> Dict[str, int]:

@@ -420,6 +420,9 @@ flags.DEFINE_integer("eval_max_hamming_distance",
                      _DEFAULTS.eval_max_hamming_distance,
                      "dHash distance (of 64 bits) at or below which an image "
                      "is a near-duplicate of an eval image.")
+flags.DEFINE_integer("max_image_pixels", _DEFAULTS.max_image_pixels,
+                     "Drop images whose header declares more pixels "
+                     "(decompression bombs).")
 flags.DEFINE_string("image_feature", _DEFAULT_KEYS.image, "Image bytes key.")
 flags.DEFINE_string("text_feature", _DEFAULT_KEYS.text, "Alt-text key.")
 flags.DEFINE_string("width_feature", _DEFAULT_KEYS.width,
