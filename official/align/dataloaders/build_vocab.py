@@ -113,7 +113,9 @@ def usable_captions(dataset: tf.data.Dataset,
     RuntimeError: a shard failed with a storage error that persisted.
   """
   for batch in dataset.as_numpy_iterator():
-    skipped["malformed_record"] += int(batch["unparsed"].sum())
+    unparsed = int(batch["unparsed"].sum())
+    if unparsed:
+      skipped["malformed_record"] += unparsed
     reasons = batch["reason"]
     if np.any(reasons == webdataset_shards.FATAL):
       raise RuntimeError("A shard cannot be read (storage error); see the "

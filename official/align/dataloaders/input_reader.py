@@ -379,8 +379,8 @@ class InputReader:
     return {"index": index, "reason": reason, "image_bytes": image,
             "text": text, "key": key, "end_of_pass": end_of_pass}
 
-  def _check_unreadable_in_a_row(self, run, reason, end_of_pass, key):
-    """The run of unreadable shards after a batch; fails if it is too long.
+  def _unreadable_in_a_row(self, run, reason, end_of_pass, key):
+    """Runs of unreadable shards through a batch.
 
     Args:
       run: int64 scalar, unreadable shards in a row before this batch.
@@ -388,7 +388,8 @@ class InputReader:
         detail).
 
     Returns:
-      int64 scalar, the run after the batch (with an assertion attached).
+      (int64 scalar run after the batch, string scalar: "" or the message of
+      a run of `max_unreadable_shards_in_a_row`).
     """
     unreadable = tf.equal(reason, _UNREADABLE_SHARD)
 
@@ -409,14 +410,13 @@ class InputReader:
         tf.logical_or(tf.reduce_any(unreadable), run > 0), runs,
         lambda: tf.zeros_like(reason, tf.int64))
     worst = tf.argmax(per_record)
-    check = tf.debugging.Assert(
-        per_record[worst] < self._max_unreadable_in_a_row,
-        [tf.strings.join([
+    message = tf.where(
+        per_record[worst] >= self._max_unreadable_in_a_row,
+        tf.strings.join([
             f"{self._max_unreadable_in_a_row} {UNREADABLE_SHARDS_IN_A_ROW} "
             f"({self._pattern_text}); is the storage available? The last: ",
-            key[worst]])])
-    with tf.control_dependencies([check]):
-      return tf.identity(per_record[-1])
+            key[worst]]), "")
+    return per_record[-1], message
 
   def _count_batch(self, state, batch):
     """`scan` step over checked batches: counts, keeps the good records.
@@ -424,31 +424,32 @@ class InputReader:
     Counts each failed check and in-band skip, and each gap in the record
     numbering (a record that failed to parse) as a malformed record; numbers
     the kept records consecutively (`position`) so decode failures leave gaps
-    too. Fails on a fatal in-band marker (a storage error that persisted) and
-    after `max_unreadable_shards_in_a_row` unreadable shards.
+    too. A fatal in-band marker (a storage error that persisted) or
+    `max_unreadable_shards_in_a_row` unreadable shards set an `alarm`
+    message that every later kept record carries, for `_settle_counts` to
+    raise (an error raised here would be swallowed by the `ignore_errors` of
+    decoding).
 
     Args:
       state: (int64 [len(SKIP_REASONS)] counts so far, int64 last record
         number seen, int64 records kept so far, int64 unreadable shards in a
-        row).
+        row, string alarm).
       batch: dict of [n] tensors from `_check_batch`.
 
     Returns:
       The new state and the kept records (end-of-pass markers included), each
-      with its cumulative `skipped_records` [len(SKIP_REASONS)] and its
-      `position`.
+      with its cumulative `skipped_records` [len(SKIP_REASONS)], its
+      `position` and the `alarm` so far.
     """
-    counts, last_index, kept, unreadable_run = state
+    counts, last_index, kept, unreadable_run, alarm = state
     index, reason = batch["index"], batch["reason"]
     fatal = tf.equal(reason, _FATAL)
-    fatal_check = tf.debugging.Assert(
-        tf.logical_not(tf.reduce_any(fatal)),
-        [tf.strings.join(["Cannot read ", tf.boolean_mask(
-            batch["key"], fatal)[:1]], separator="")])
-    unreadable_run = self._check_unreadable_in_a_row(
+    unreadable_run, too_many = self._unreadable_in_a_row(
         unreadable_run, reason, batch["end_of_pass"], batch["key"])
-    with tf.control_dependencies([fatal_check]):
-      reason = tf.identity(reason)
+    fatal_message = tf.strings.reduce_join(tf.strings.join(
+        ["Cannot read ", tf.boolean_mask(batch["key"], fatal)[:1]]))
+    for message in (fatal_message, too_many):
+      alarm = tf.where(tf.equal(alarm, ""), message, alarm)
     gaps = index - tf.concat([[last_index], index[:-1]], 0) - 1
     per_record = (
         tf.cast(reason >= 0, tf.int64)[:, None] *
@@ -461,7 +462,9 @@ class InputReader:
            for k in ("index", "image_bytes", "text", "key", "end_of_pass")}
     out["skipped_records"] = tf.boolean_mask(cumulative, good)
     out["position"] = tf.boolean_mask(position, good)
-    state = (cumulative[-1], index[-1], position[-1] + 1, unreadable_run)
+    out["alarm"] = tf.fill(tf.shape(out["index"]), alarm)
+    state = (cumulative[-1], index[-1], position[-1] + 1, unreadable_run,
+             alarm)
     return state, out
 
   def _decode(self, element):
@@ -492,7 +495,7 @@ class InputReader:
             seed=seed,
             dimensions=dimensions))
     return {k: element[k] for k in ("index", "position", "text", "key",
-                                    "skipped_records", "end_of_pass")
+                                    "skipped_records", "end_of_pass", "alarm")
             } | {"image": image,
                  "reason": tf.where(too_large, _IMAGE_TOO_LARGE, -1)}
 
@@ -535,12 +538,16 @@ class InputReader:
     out = dict(prev)
     out["skipped_records"] = tf.where(end, counts, prev["skipped_records"])
     records = element["index"] - pass_start - 1
-    check = tf.debugging.Assert(
-        tf.logical_or(tf.logical_not(end), pass_kept > 0),
-        [self._no_usable_records(records, counts - pass_counts)])
-    with tf.control_dependencies([check]):
+    checks = [
+        tf.debugging.Assert(tf.equal(element["alarm"], ""),
+                            [element["alarm"]]),
+        tf.debugging.Assert(
+            tf.logical_or(tf.logical_not(end), pass_kept > 0),
+            [self._no_usable_records(records, counts - pass_counts)])]
+    with tf.control_dependencies(checks):
       valid = tf.logical_and(has_prev, tf.logical_not(skipped))
-    current = {k: v for k, v in element.items() if k != "reason"}
+    current = {k: v for k, v in element.items()
+               if k not in ("reason", "alarm")}
     current["skipped_records"] = counts
     # A skipped image leaves the held record (and the pass) as they are
     # (`cond`, not `where`, which would copy the image).
@@ -609,7 +616,7 @@ class InputReader:
                 deterministic=True)
     ds = ds.scan((tf.zeros([len(SKIP_REASONS)], tf.int64),
                   tf.constant(-1, tf.int64), tf.constant(0, tf.int64),
-                  tf.constant(0, tf.int64)),
+                  tf.constant(0, tf.int64), tf.constant(b"")),
                  self._count_batch)
     ds = ds.unbatch()
     ds = ds.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE,
