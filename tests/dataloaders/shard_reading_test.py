@@ -105,3 +105,27 @@ def test_reads_tfrecord_files(tmp_path):
 def test_no_files_is_an_error():
   with pytest.raises(ValueError, match="at least one file"):
     _read([])
+
+
+def test_pass_end_marker_follows_each_pass():
+  files = ["a", "b"]
+  marked = shard_reading.read_sharded_records(
+      files, _records_of, is_training=False, repeat=True,
+      shuffle_buffer_size=1, cycle_length=1, deterministic=True, seed=0,
+      pass_end_marker=tf.constant("END"))
+  got = [r.decode() for r in marked.take(2 * (2 * RECORDS_PER_FILE + 1))
+         .as_numpy_iterator()]
+  one_pass = _expected("a") + _expected("b") + ["END"]
+  assert got == one_pass * 2
+
+
+def test_shard_reader_and_format_detection():
+  assert shard_reading.detect_shard_format(["a/x.tar", "b/y.TAR.GZ"]) == (
+      "webdataset")
+  assert shard_reading.detect_shard_format(["x.tar", "y.tfrecord"]) == (
+      "tfrecord")
+  spec = shard_reading.shard_reader("webdataset")(
+      tf.constant("missing.tar")).element_spec
+  assert [s.dtype for s in spec] == [tf.string, tf.int32, tf.string]
+  with pytest.raises(ValueError, match="shard_format_name must be in"):
+    shard_reading.shard_reader("parquet")
