@@ -1,10 +1,11 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
 """tf.data input pipeline over image/alt-text shards.
 
-Reads img2dataset TFRecord shards (pure graph) or webdataset tar shards
-(a `tf.data.Dataset.from_generator` over `tarfile`, converted to the same
-`tf.train.Example` records), decodes and augments images
-(`image_preprocessing`), tokenizes captions (`text_preprocessing`) and batches.
+Reads img2dataset TFRecord shards (pure graph, `tfrecord_shards`) or
+webdataset tar shards (a `tf.data.Dataset.from_generator` over `tarfile`,
+`webdataset_shards`, converted to the same `tf.train.Example` records),
+decodes and augments images (`image_preprocessing`), tokenizes captions
+(`text_preprocessing`) and batches.
 
 Use from a training loop as
 
@@ -30,6 +31,14 @@ Batches are dicts:
 
 Skipped records. Bad records never stop the pipeline; each is counted under
 the first reason of `skip_counts.SKIP_REASONS` that applies:
+  unreadable_shard      a shard that cannot be opened (deleted after listing),
+                        or the rest of one past damage that cannot be skipped
+                        (a damaged TFRecord length, a cut or damaged tar):
+                        one per shard and pass, its path printed to stderr.
+  corrupt_record        a TFRecord record whose checksum fails or that is cut
+                        short; reading resumes at the next record.
+  record_too_large      a tar member above `max_member_bytes`, or a sparse
+                        member: never extracted.
   malformed_record      not a parsable `tf.train.Example` (or a tar sample
                         that cannot become one).
   missing_feature       the image or caption feature is absent.
@@ -38,30 +47,44 @@ the first reason of `skip_counts.SKIP_REASONS` that applies:
   zero_size_image       empty image bytes, or a PNG/GIF/BMP header declaring a
                         zero width or height.
   unknown_image_format  no JPEG/PNG/GIF/BMP/WebP magic bytes.
+  image_too_large       the header declares more than `max_pixels` pixels
+                        (times GIF frames): not decoded (a decompression
+                        bomb; the JPEG size is read anyway before decoding).
   decode_error          the bytes fail to decode (truncated or corrupt image).
 Only the image bytes (the first of `FeatureKeys.image_keys` present) and the
 caption are read; optional metadata (`width`, `height`, `exif`, `url`,
 `status`, ...) is never parsed, whatever its type: the pixels decide the
-image's size.
+image's size. Captions are cut to `TextTokenizer.max_text_bytes` before
+tokenizing (a 5 MB caption costs what a long one does).
 
-Every record is either yielded or counted. Each pass over the files ends with
-an end-of-pass marker (`shard_reading`, `mark_pass_end`). Records are numbered
+Every record is either yielded or counted. The shard readers yield
+`(record, reason, detail)` elements: records, and in-band markers for what
+they skip (damage, vanished shards, oversized members), counted like any
+skipped record. Each pass over the files ends with an end-of-pass marker
+(`shard_reading`, `pass_end_marker`). Records are numbered
 (`enumerate`, which also seeds each record's augmentation) and parsed by an
 order-preserving `map`; `ignore_errors()` drops unparsable records and leaves
 gaps in the numbering. Batches of 64 parsed records go through the cheap
 checks at once (`check_record`, in-graph, vectorised); a `scan` over them
-counts the failed checks and the gaps (`malformed_record`), drops the failed
-records and numbers the kept ones consecutively. After an order-preserving
-decode `map`, `ignore_errors()` drops the images that fail to decode, leaving
-gaps in that numbering; a last `scan` (`_settle_counts`) counts those gaps
-(`decode_error`) and holds each record back until the next one arrives, so the
-last record of a pass also carries the counts of the records dropped after it.
+counts the failed checks, the markers and the gaps (`malformed_record`),
+drops the failed records and numbers the kept ones consecutively. The decode
+`map` (order-preserving) reads each image's size from its header first and
+does not decode one above `max_pixels`; `ignore_errors()` then drops the
+images that fail to decode, leaving gaps in that numbering; a last `scan`
+(`_settle_counts`) counts those gaps (`decode_error`) and the images too
+large, and holds each record back until the next one arrives, so the last
+record of a pass also carries the counts of the records dropped after it.
 `skipped_records` of a batch thus counts every record dropped before its last
 record, plus, if that record ends a pass, the rest of the pass; in training
 the data repeats and the counts keep growing across passes. A pass in which
 no record survives stops iteration with an `InvalidArgumentError` naming the
 file pattern, the records seen and the count per reason (`NO_USABLE_RECORDS`
 in its message): an all-bad input fails within its first pass, never spins.
+So do `max_unreadable_shards_in_a_row` unreadable shards with nothing read in
+between (`UNREADABLE_SHARDS_IN_A_ROW`, naming the last), and a webdataset
+shard whose storage errors persist after retries ("Cannot read <shard>: ...").
+These errors are raised by the last `scan`: one raised before decoding would
+be swallowed by decoding's `ignore_errors()`.
 A finite pass (`repeat=False`) keeps its last partial batch
 (`drop_remainder=True` is refused there, since it would drop records
 uncounted).
