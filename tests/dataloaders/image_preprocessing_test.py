@@ -139,10 +139,27 @@ class ImagePreprocessingTest(tf.test.TestCase):
         dict(zip(names, ip.header_dimensions(batch).numpy().tolist())),
         dict({n: [23, 37] for n in encoded}, jpeg=[0, 0], html=[0, 0],
              empty=[0, 0]))
-    for name in list(encoded) + ["jpeg"]:
-      data = jpeg if name == "jpeg" else encoded[name]
-      self.assertAllEqual(ip.image_dimensions(data), [23, 37, 1])
-    self.assertAllEqual(ip.image_dimensions(b"<html>"), [0, 0, 1])
+    self.assertEqual(
+        ip.declared_dimensions(batch).numpy().tolist(),
+        [[23, 37, 1]] * (len(encoded) + 1) + [[0, 0, 1]] * 2)
+    self.assertAllEqual(ip.declared_dimensions(jpeg), [23, 37, 1])
+
+  def test_jpeg_segments_are_walked_to_the_frame_header(self):
+    pixels = np.zeros([23, 37, 3], np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", progressive=True,
+                                 exif=b"Exif\0\0" + b"x" * 3000,
+                                 icc_profile=b"y" * 70000)
+    big_headers = buf.getvalue()  # SOF2 after APP1 and APP2 segments.
+    fill = b"\xff\xd8\xff" + _encode(pixels, "JPEG")[2:]  # A fill byte.
+    junk = _encode(pixels, "JPEG")[:2] + b"junk" + _encode(pixels,
+                                                            "JPEG")[2:]
+    for data in (big_headers, fill):
+      self.assertAllEqual(tf.image.extract_jpeg_shape(data)[:2], [23, 37])
+    self.assertEqual(
+        ip.jpeg_dimensions(tf.constant([big_headers, fill, junk, b"\xff\xd8",
+                                        b"<html>"])).numpy().tolist(),
+        [[23, 37], [23, 37], [0, 0], [0, 0], [0, 0]])
 
   def test_gif_frames_count_against_the_pixel_cap(self):
     rng = np.random.default_rng(0)
@@ -152,12 +169,14 @@ class ImagePreprocessingTest(tf.test.TestCase):
     frames[0].save(buf, format="GIF", save_all=True,
                    append_images=frames[1:], duration=10)
     gif = buf.getvalue()
-    self.assertEqual(int(ip.gif_frame_count(gif)), 7)
-    self.assertAllEqual(ip.image_dimensions(gif), [40, 50, 7])
+    one = _encode(np.zeros([40, 50, 3], np.uint8), "GIF")
+    self.assertEqual(ip.gif_frame_counts(
+        tf.constant([gif, one, gif[:len(gif) // 2], b"GIF89a", b"<html>"])
+    ).numpy().tolist(), [7, 1, 4, 0, 0])
+    self.assertAllEqual(ip.declared_dimensions(gif), [40, 50, 7])
     # Too small to matter for a large cap: not walked.
-    self.assertAllEqual(ip.image_dimensions(gif, 10**9), [40, 50, 1])
-    self.assertEqual(int(ip.gif_frame_count(gif[:len(gif) // 2])), 4)
-    self.assertEqual(int(ip.decoded_pixels(ip.image_dimensions(gif))),
+    self.assertAllEqual(ip.declared_dimensions(gif, 10**9), [40, 50, 1])
+    self.assertEqual(int(ip.decoded_pixels(ip.declared_dimensions(gif))),
                      40 * 50 * 7)
     # 7 frames of 2000 pixels: 14000 decoded pixels.
     out = ip.decode_crop_resize(gif, False, 12, 10, max_pixels=14000)

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from official.align.dataloaders import shard_reading
+from official.align.dataloaders import skip_counts
 
 RECORDS_PER_FILE = 3
 
@@ -124,8 +125,13 @@ def test_shard_reader_and_format_detection():
       "webdataset")
   assert shard_reading.detect_shard_format(["x.tar", "y.tfrecord"]) == (
       "tfrecord")
-  spec = shard_reading.shard_reader("webdataset")(
-      tf.constant("missing.tar")).element_spec
-  assert [s.dtype for s in spec] == [tf.string, tf.int32, tf.string]
+  for fmt in shard_reading.SHARD_FORMATS:
+    reader = shard_reading.shard_reader(fmt)
+    raw = reader.read(tf.constant(f"missing.{fmt}"))
+    assert tf.nest.map_structure(lambda s: s.dtype, raw.element_spec) == (
+        tf.nest.map_structure(lambda t: t.dtype, reader.pass_end))
+    record, reason, detail, count = reader.interpret(reader.pass_end)
+    assert (record.numpy(), int(reason), detail.numpy(), int(count)) == (
+        b"", skip_counts.END_OF_PASS, b"", 0)
   with pytest.raises(ValueError, match="shard_format_name must be in"):
     shard_reading.shard_reader("parquet")

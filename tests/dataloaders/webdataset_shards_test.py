@@ -41,8 +41,9 @@ def _samples(n):
 def _read(path, **kwargs):
   """[(key or None, reason)] of the elements of a tar."""
   out = []
-  for record, reason, detail in webdataset_shards.read_webdataset_tar(
+  for record, reason, detail, count in webdataset_shards.read_webdataset_tar(
       path, **kwargs):
+    assert count == 1
     if reason == skip_counts.NOT_SKIPPED:
       feature = tf.train.Example.FromString(record).features.feature
       out.append((feature["key"].bytes_list.value[0].decode(), reason))

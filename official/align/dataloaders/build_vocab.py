@@ -32,9 +32,9 @@ from official.align.dataloaders import shard_format
 from official.align.dataloaders import shard_reading
 from official.align.dataloaders import skip_counts
 from official.align.dataloaders import text_preprocessing
+from official.align.dataloaders import tfrecord_shards
 from official.align.dataloaders import webdataset_shards
 
-_END = -2  # The `reason` of the sentinel after the last record.
 _REASON_INDEX = {name: skip_counts.reason_index(name) for name in (
     "malformed_record", "missing_feature", "invalid_utf8", "empty_caption")}
 
@@ -57,7 +57,9 @@ def caption_dataset(input_pattern,
   Returns:
     A dataset of dicts of [<= batch_size] tensors: `caption` string,
     `reason` int32 (`skip_counts.NOT_SKIPPED` for a usable caption, else the
-    index of its skip reason; -2 for the sentinel that ends the data) and
+    index of its skip reason, or an in-band code: `skip_counts.END_OF_PASS`
+    ends the data, `tfrecord_shards.resolve_lost` counts the PENDING ones),
+    `detail` string, `count` int64 (the records the element stands for) and
     `unparsed` int64 (records before this one that were no
     `tf.train.Example`, to be counted as `malformed_record`).
   """
@@ -65,17 +67,16 @@ def caption_dataset(input_pattern,
   if shard_format_name == "auto":
     shard_format_name = shard_reading.detect_shard_format(files)
   keys = shard_format.FeatureKeys(text=text_key)
+  reader = shard_reading.shard_reader(shard_format_name, keys)
   ds = tf.data.Dataset.from_tensor_slices(files).interleave(
-      shard_reading.shard_reader(shard_format_name, keys),
-      cycle_length=8, num_parallel_calls=tf.data.AUTOTUNE)
+      reader.read, cycle_length=8, num_parallel_calls=tf.data.AUTOTUNE)
   if max_records is not None:
     ds = ds.take(max_records)
-  # The sentinel makes unparsable records at the end show as a gap.
-  ds = ds.concatenate(tf.data.Dataset.from_tensors(
-      (tf.constant(b""), tf.constant(_END), tf.constant(b""))))
+  # The pass end makes unparsable records at the end show as a gap.
+  ds = ds.concatenate(tf.data.Dataset.from_tensors(reader.pass_end))
 
   def parse(index, element):
-    serialized, reason, _ = element
+    serialized, reason, detail, count = reader.interpret(element)
     parsed = tf.io.parse_single_example(
         serialized, {text_key: tf.io.RaggedFeature(tf.string)})[text_key]
     text = tf.cond(tf.size(parsed) > 0, lambda: parsed[0],
@@ -91,12 +92,12 @@ def caption_dataset(input_pattern,
                           skip_counts.NOT_SKIPPED)))
     reason = tf.where(tf.equal(reason, skip_counts.NOT_SKIPPED), check,
                       reason)
-    return index, text, reason
+    return index, text, reason, detail, count
 
   def count_gaps(last_index, element):
-    index, text, reason = element
-    return index, {"caption": text, "reason": reason,
-                   "unparsed": index - last_index - 1}
+    index, text, reason, detail, count = element
+    return index, {"caption": text, "reason": reason, "detail": detail,
+                   "count": count, "unparsed": index - last_index - 1}
 
   ds = ds.enumerate().map(parse, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.ignore_errors().scan(tf.constant(-1, tf.int64), count_gaps)
@@ -116,12 +117,14 @@ def usable_captions(dataset: tf.data.Dataset,
     unparsed = int(batch["unparsed"].sum())
     if unparsed:
       skipped["malformed_record"] += unparsed
-    reasons = batch["reason"]
-    if np.any(reasons == webdataset_shards.FATAL):
+    if np.any(batch["reason"] == webdataset_shards.FATAL):
       raise RuntimeError("A shard cannot be read (storage error); see the "
                          "log line before this one.")
-    for reason in reasons[reasons >= 0]:
-      skipped[skip_counts.SKIP_REASONS[reason]] += 1
+    reasons, _, counts = (np.asarray(t) for t in tfrecord_shards.resolve_lost(
+        batch["reason"], batch["detail"], batch["count"]))
+    for reason, count in zip(reasons, counts):
+      if reason >= 0 and count:
+        skipped[skip_counts.SKIP_REASONS[reason]] += int(count)
     yield batch["caption"][reasons == skip_counts.NOT_SKIPPED]
 
 

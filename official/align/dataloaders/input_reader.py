@@ -31,12 +31,11 @@ Batches are dicts:
 
 Skipped records. Bad records never stop the pipeline; each is counted under
 the first reason of `skip_counts.SKIP_REASONS` that applies:
-  unreadable_shard      a shard that cannot be opened (deleted after listing),
-                        or the rest of one past damage that cannot be skipped
-                        (a damaged TFRecord length, a cut or damaged tar):
-                        one per shard and pass, its path printed to stderr.
-  corrupt_record        a TFRecord record whose checksum fails or that is cut
-                        short; reading resumes at the next record.
+  unreadable_shard      records lost to framing damage (a TFRecord checksum
+                        or cut: every record from the damaged one on,
+                        counted from the shard's framing; a cut or damaged
+                        tar: one), or a shard that cannot be opened (deleted
+                        after listing: one); the path printed to stderr.
   record_too_large      a tar member above `max_member_bytes`, or a sparse
                         member: never extracted.
   malformed_record      not a parsable `tf.train.Example` (or a tar sample
@@ -57,23 +56,25 @@ caption are read; optional metadata (`width`, `height`, `exif`, `url`,
 image's size. Captions are cut to `TextTokenizer.max_text_bytes` before
 tokenizing (a 5 MB caption costs what a long one does).
 
-Every record is either yielded or counted. The shard readers yield
-`(record, reason, detail)` elements: records, and in-band markers for what
-they skip (damage, vanished shards, oversized members), counted like any
-skipped record. Each pass over the files ends with an end-of-pass marker
-(`shard_reading`, `pass_end_marker`). Records are numbered
+Every record is either yielded or counted. The shard readers
+(`shard_reading.ShardReader`) yield records and in-band markers for what they
+skip (damage, vanished shards, oversized members), each counting `count`
+records under its reason (`tfrecord_shards.resolve_lost` counts a TFRecord
+shard's loss, in the batched checks). Each pass over the files ends with an
+end-of-pass marker (`shard_reading`, `pass_end_marker`). Records are numbered
 (`enumerate`, which also seeds each record's augmentation) and parsed by an
 order-preserving `map`; `ignore_errors()` drops unparsable records and leaves
 gaps in the numbering. Batches of 64 parsed records go through the cheap
 checks at once (`check_record`, in-graph, vectorised); a `scan` over them
-counts the failed checks, the markers and the gaps (`malformed_record`),
-drops the failed records and numbers the kept ones consecutively. The decode
-`map` (order-preserving) reads each image's size from its header first and
-does not decode one above `max_pixels`; `ignore_errors()` then drops the
-images that fail to decode, leaving gaps in that numbering; a last `scan`
-(`_settle_counts`) counts those gaps (`decode_error`) and the images too
-large, and holds each record back until the next one arrives, so the last
-record of a pass also carries the counts of the records dropped after it.
+counts the failed checks (among them the image size each header declares,
+`image_preprocessing.declared_dimensions`, against `max_pixels`), the markers
+and the gaps (`malformed_record`), drops the failed records and numbers the
+kept ones consecutively. After an order-preserving decode `map`,
+`ignore_errors()` drops the images that fail to decode, leaving gaps in that
+numbering; a last `scan` (`_settle_counts`) counts those gaps
+(`decode_error`) and holds each record back until the next one arrives, so
+the last record of a pass also carries the counts of the records dropped
+after it.
 `skipped_records` of a batch thus counts every record dropped before its last
 record, plus, if that record ends a pass, the rest of the pass; in training
 the data repeats and the counts keep growing across passes. A pass in which
@@ -83,8 +84,8 @@ in its message): an all-bad input fails within its first pass, never spins.
 So do `max_unreadable_shards_in_a_row` unreadable shards with nothing read in
 between (`UNREADABLE_SHARDS_IN_A_ROW`, naming the last), and a webdataset
 shard whose storage errors persist after retries ("Cannot read <shard>: ...").
-These errors are raised by the last `scan`: one raised before decoding would
-be swallowed by decoding's `ignore_errors()`.
+These two travel with the records (`alarm`) and are raised after decoding:
+one raised before it would be swallowed by decoding's `ignore_errors()`.
 A finite pass (`repeat=False`) keeps its last partial batch
 (`drop_remainder=True` is refused there, since it would drop records
 uncounted).
@@ -111,6 +112,7 @@ whose page faults add ~1 ms of system time per pair; set
 (before TensorFlow starts) to recycle that memory instead.
 `benchmarks/input_pipeline.py` measures the pipeline.
 """
+import functools
 import random as _py_random
 import re
 from typing import Optional
@@ -123,6 +125,7 @@ from official.align.dataloaders import shard_format
 from official.align.dataloaders import shard_reading
 from official.align.dataloaders import skip_counts
 from official.align.dataloaders import text_preprocessing
+from official.align.dataloaders import tfrecord_shards
 from official.align.dataloaders import webdataset_shards
 
 # Re-exported: the readers' callers know them from here.
@@ -134,10 +137,9 @@ read_webdataset_tar = webdataset_shards.read_webdataset_tar
 _MALFORMED = SKIP_REASONS.index("malformed_record")
 _DECODE_ERROR = SKIP_REASONS.index("decode_error")
 _UNREADABLE_SHARD = SKIP_REASONS.index("unreadable_shard")
-_IMAGE_TOO_LARGE = SKIP_REASONS.index("image_too_large")
 # In-band `reason`s of the shard readers' elements that are no skip.
 _NOT_SKIPPED = skip_counts.NOT_SKIPPED
-_END_OF_PASS = -2
+_END_OF_PASS = skip_counts.END_OF_PASS
 _FATAL = webdataset_shards.FATAL
 _CHECK_BATCH_SIZE = 64  # Records checked together.
 SHARD_FORMATS = shard_reading.SHARD_FORMATS
@@ -179,7 +181,7 @@ def _first(values: tf.RaggedTensor, default) -> tf.Tensor:
 
 
 def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
-                 has_text: tf.Tensor) -> tf.Tensor:
+                 has_text: tf.Tensor, too_large: tf.Tensor) -> tf.Tensor:
   """Index in SKIP_REASONS of the first cheap check a record fails, or -1.
 
   Elementwise over the leading dimensions [...] (one record, or a batch).
@@ -189,6 +191,8 @@ def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
     text: string [...], caption ("" if absent).
     has_image: bool [...], the image feature is present.
     has_text: bool [...], the caption feature is present.
+    too_large: bool [...], the image's header declares more than the
+      reader's `max_pixels` (`image_preprocessing.declared_dimensions`).
 
   Returns:
     int32 [...].
@@ -204,6 +208,7 @@ def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
       blank,
       image_preprocessing.header_has_zero_size(image),
       tf.logical_not(image_preprocessing.is_supported_format(image)),
+      too_large,
   ], axis=-1)
   first = tf.argmax(tf.cast(conditions, tf.int32), axis=-1,
                     output_type=tf.int32)
@@ -214,7 +219,7 @@ def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
 # The reasons of `check_record`'s checks, in their order.
 _CHECK_REASONS = [SKIP_REASONS.index(name) for name in (
     "missing_feature", "invalid_utf8", "empty_caption", "zero_size_image",
-    "unknown_image_format")]
+    "unknown_image_format", "image_too_large")]
 
 
 def _one_hot(reason: int) -> tf.Tensor:
@@ -363,15 +368,16 @@ class InputReader:
       return image_preprocessing.normalize(images, self._pixel_range)
     return images
 
-  def _read_fn(self) -> shard_reading.ReadFn:
-    """File name → dataset of its `(record, reason, detail)` elements."""
+  def _shard_reader(self) -> shard_reading.ShardReader:
     return shard_reading.shard_reader(self._shard_format, self._keys,
                                       self._max_member_bytes)
 
-  def _parse(self, index, element):
-    """Number, (record, reason, detail) -> (number, features, reason, detail).
+  def _parse(self, interpret, index, element):
+    """Number, raw element -> (number, features, reason, detail, count).
 
-    Raises (and is dropped by `ignore_errors`) if the record is unparsable.
+    `interpret` (the `ShardReader`'s) makes the raw element a (record,
+    reason, detail, count). Raises (and is dropped by `ignore_errors`) if the
+    record is unparsable.
 
     Only the image and caption features (and the key) are parsed: optional
     metadata of any type never makes a record unparsable. Markers (in-band
@@ -380,19 +386,25 @@ class InputReader:
     keys = self._keys
     spec = {k: tf.io.RaggedFeature(tf.string)
             for k in keys.image_keys + (keys.text, keys.key)}
-    serialized, reason, detail = element
+    serialized, reason, detail, count = interpret(element)
     return (index, tf.io.parse_single_example(serialized, spec), reason,
-            detail)
+            detail, count)
 
-  def _check_batch(self, index, parsed, in_band, detail):
+  def _check_batch(self, index, parsed, in_band, detail, count):
     """Ragged batch of parsed records -> dict of [n] `reason`, `image_bytes`..."""
     keys = self._keys
+    # Counts (and prints) what damaged TFRecord shards lost, if any.
+    in_band, detail, count = tfrecord_shards.resolve_lost(in_band, detail,
+                                                          count)
     # The first image feature present, per record.
     images = tf.concat([parsed[k] for k in keys.image_keys], axis=1)
     image = _first(images, b"")
     text = _first(parsed[keys.text], b"")
+    too_large = image_preprocessing.decoded_pixels(
+        image_preprocessing.declared_dimensions(
+            image, self._max_pixels)) > self._max_pixels
     reason = check_record(image, text, images.row_lengths() > 0,
-                          parsed[keys.text].row_lengths() > 0)
+                          parsed[keys.text].row_lengths() > 0, too_large)
     end_of_pass = tf.equal(in_band, _END_OF_PASS)
     # Markers keep their in-band reason; end-of-pass markers always go on.
     reason = tf.where(tf.equal(in_band, _NOT_SKIPPED), reason,
@@ -400,25 +412,30 @@ class InputReader:
     key = tf.where(tf.equal(in_band, _NOT_SKIPPED),
                    _first(parsed[keys.key], b""), detail)
     return {"index": index, "reason": reason, "image_bytes": image,
-            "text": text, "key": key, "end_of_pass": end_of_pass}
+            "text": text, "key": key, "end_of_pass": end_of_pass,
+            "count": count}
 
-  def _unreadable_in_a_row(self, run, reason, end_of_pass, key):
+  def _unreadable_in_a_row(self, run, reason, count, end_of_pass, key):
     """Runs of unreadable shards through a batch.
 
     Args:
       run: int64 scalar, unreadable shards in a row before this batch.
-      reason: int32 [n]; end_of_pass: bool [n]; key: string [n] (a marker's
-        detail).
+      reason: int32 [n]; count: int64 [n]; end_of_pass: bool [n]; key:
+        string [n] (a marker's detail).
 
     Returns:
       (int64 scalar run after the batch, string scalar: "" or the message of
       a run of `max_unreadable_shards_in_a_row`).
     """
-    unreadable = tf.equal(reason, _UNREADABLE_SHARD)
+    unreadable = tf.logical_and(tf.equal(reason, _UNREADABLE_SHARD),
+                                count > 0)
+    # The count-0 marker that ends an intact shard is no record either.
+    neutral = tf.logical_or(end_of_pass, tf.logical_and(reason >= 0,
+                                                        tf.equal(count, 0)))
 
     def runs():
       # Anything but another unreadable shard (or a pass end) breaks a run.
-      breaks = tf.logical_not(tf.logical_or(unreadable, end_of_pass))
+      breaks = tf.logical_not(tf.logical_or(unreadable, neutral))
       n = tf.shape(reason, out_type=tf.int64)[0]
       positions = tf.range(n)
       lower = positions[:, None] >= positions[None, :]
@@ -449,9 +466,10 @@ class InputReader:
     the kept records consecutively (`position`) so decode failures leave gaps
     too. A fatal in-band marker (a storage error that persisted) or
     `max_unreadable_shards_in_a_row` unreadable shards set an `alarm`
-    message that every later kept record carries, for `_settle_counts` to
-    raise (an error raised here would be swallowed by the `ignore_errors` of
-    decoding).
+    message that every later kept record carries, for `_finish_batch` (or
+    `_settle_counts`, at the end of a pass with no usable record) to raise:
+    an error raised here would be swallowed by the `ignore_errors` of
+    decoding.
 
     Args:
       state: (int64 [len(SKIP_REASONS)] counts so far, int64 last record
@@ -468,14 +486,15 @@ class InputReader:
     index, reason = batch["index"], batch["reason"]
     fatal = tf.equal(reason, _FATAL)
     unreadable_run, too_many = self._unreadable_in_a_row(
-        unreadable_run, reason, batch["end_of_pass"], batch["key"])
+        unreadable_run, reason, batch["count"], batch["end_of_pass"],
+        batch["key"])
     fatal_message = tf.strings.reduce_join(tf.strings.join(
         ["Cannot read ", tf.boolean_mask(batch["key"], fatal)[:1]]))
     for message in (fatal_message, too_many):
       alarm = tf.where(tf.equal(alarm, ""), message, alarm)
     gaps = index - tf.concat([[last_index], index[:-1]], 0) - 1
     per_record = (
-        tf.cast(reason >= 0, tf.int64)[:, None] *
+        (tf.cast(reason >= 0, tf.int64) * batch["count"])[:, None] *
         tf.one_hot(tf.maximum(reason, 0), len(SKIP_REASONS), dtype=tf.int64) +
         gaps[:, None] * _one_hot(_MALFORMED))
     cumulative = counts + tf.cumsum(per_record, axis=0)
@@ -493,22 +512,17 @@ class InputReader:
   def _decode(self, element):
     """Decodes the image; raises (and is dropped) on undecodable bytes.
 
-    An image whose header declares more than `max_pixels` is not decoded:
-    its `reason` says `image_too_large` (-1 otherwise).
+    Also raises, before decoding, on an image above `max_pixels` that the
+    batched header check could not size (a JPEG whose segments it could not
+    walk, which libjpeg reads anyway): counted as a decode error.
     """
     seed = tf.stack([
         tf.constant(self._seed % (2**31), tf.int32),
         tf.cast(element["index"] % (2**31), tf.int32)
     ])
     shape = [self._image_size, self._image_size, 3]
-    dimensions = image_preprocessing.image_dimensions(
-        element["image_bytes"], self._max_pixels)
-    too_large = tf.logical_and(
-        tf.logical_not(element["end_of_pass"]),
-        image_preprocessing.decoded_pixels(dimensions) > self._max_pixels)
     image = tf.cond(
-        tf.logical_or(element["end_of_pass"], too_large),
-        lambda: tf.zeros(shape, tf.uint8),
+        element["end_of_pass"], lambda: tf.zeros(shape, tf.uint8),
         lambda: image_preprocessing.decode_crop_resize(
             element["image_bytes"],
             is_training=self._is_training,
@@ -516,11 +530,11 @@ class InputReader:
             crop_size=self._image_size,
             random_flip=self._random_flip,
             seed=seed,
-            dimensions=dimensions))
+            max_pixels=self._max_pixels,
+            headers_checked=True))
     return {k: element[k] for k in ("index", "position", "text", "key",
                                     "skipped_records", "end_of_pass", "alarm")
-            } | {"image": image,
-                 "reason": tf.where(too_large, _IMAGE_TOO_LARGE, -1)}
+            } | {"image": image}
 
   def _no_usable_records(self, records, counts):
     """The message of a pass with no usable record (string scalar)."""
@@ -535,53 +549,39 @@ class InputReader:
   def _settle_counts(self, state, element):
     """`scan` step after decoding: final counts, one record held back.
 
-    Counts the decode failures (gaps in `position`) and the images too large
-    to decode, emits the previous record (with the counts up to the next
-    record if that is the end of the pass), and raises at the end of a pass
-    in which no record survived.
+    Counts the decode failures (gaps in `position`), emits the previous
+    record (with the counts up to the next record if that is the end of the
+    pass), and raises at the end of a pass in which no record survived (the
+    alarm the pass's records carry, if any, else the counts).
 
     Args:
       state: (previous element, has previous, elements seen, records kept
-        this pass, counts at the start of this pass, index of the previous
-        end-of-pass marker, int64 [len(SKIP_REASONS)] images too large so
-        far).
-      element: one decoded record, skipped image or end-of-pass marker.
+        this pass, counts at the start of this pass).
+      element: one decoded record or end-of-pass marker.
 
     Returns:
       The new state and (previous element, valid) for `filter`.
     """
-    (prev, has_prev, seen, pass_kept, pass_counts, pass_start,
-     too_large) = state
+    prev, has_prev, seen, pass_kept, pass_counts = state
     end = element["end_of_pass"]
-    skipped = element["reason"] >= 0
-    too_large = too_large + tf.cast(skipped, tf.int64) * _one_hot(
-        tf.maximum(element["reason"], 0))
     counts = element["skipped_records"] + (
-        element["position"] - seen) * _one_hot(_DECODE_ERROR) + too_large
+        element["position"] - seen) * _one_hot(_DECODE_ERROR)
     out = dict(prev)
     out["skipped_records"] = tf.where(end, counts, prev["skipped_records"])
-    records = element["index"] - pass_start - 1
-    checks = [
-        tf.debugging.Assert(tf.equal(element["alarm"], ""),
-                            [element["alarm"]]),
-        tf.debugging.Assert(
-            tf.logical_or(tf.logical_not(end), pass_kept > 0),
-            [self._no_usable_records(records, counts - pass_counts)])]
-    with tf.control_dependencies(checks):
-      valid = tf.logical_and(has_prev, tf.logical_not(skipped))
-    current = {k: v for k, v in element.items()
-               if k not in ("reason", "alarm")}
-    current["skipped_records"] = counts
-    # A skipped image leaves the held record (and the pass) as they are
-    # (`cond`, not `where`, which would copy the image).
-    prev, has_prev, pass_kept = tf.cond(
-        skipped, lambda: (prev, has_prev, pass_kept),
-        lambda: (current, tf.logical_not(end),
-                 tf.where(end, tf.constant(0, tf.int64), pass_kept + 1)))
-    state = (prev, has_prev, seen + 1, pass_kept,
-             tf.where(end, counts, pass_counts),
-             tf.where(end, element["index"], pass_start),
-             too_large)
+    out["alarm"] = tf.where(end, element["alarm"], prev["alarm"])
+    # Records seen in a pass that kept none: all skipped.
+    records = tf.reduce_sum(counts - pass_counts)
+    check = tf.debugging.Assert(
+        tf.logical_or(tf.logical_not(end), pass_kept > 0),
+        [tf.where(tf.equal(element["alarm"], ""),
+                  self._no_usable_records(records, counts - pass_counts),
+                  element["alarm"])])
+    with tf.control_dependencies([check]):
+      valid = tf.identity(has_prev)
+    current = dict(element, skipped_records=counts)
+    state = (current, tf.logical_not(end), seen + 1,
+             tf.where(end, tf.constant(0, tf.int64), pass_kept + 1),
+             tf.where(end, counts, pass_counts))
     return state, (out, valid)
 
   def _settle_initial_state(self):
@@ -590,16 +590,21 @@ class InputReader:
              "position": tf.constant(0, tf.int64),
              "text": tf.constant(b""), "key": tf.constant(b""),
              "skipped_records": tf.zeros([len(SKIP_REASONS)], tf.int64),
-             "end_of_pass": tf.constant(False),
+             "end_of_pass": tf.constant(False), "alarm": tf.constant(b""),
              "image": tf.zeros([size, size, 3], tf.uint8)}
     zero = tf.constant(0, tf.int64)
     return (empty, tf.constant(False), zero, zero,
-            tf.zeros([len(SKIP_REASONS)], tf.int64), tf.constant(-1, tf.int64),
             tf.zeros([len(SKIP_REASONS)], tf.int64))
 
   def _finish_batch(self, batch, unused_valid):
-    """Tokenizes, normalizes; the batch's counts are its last record's."""
-    image = batch["image"]
+    """Tokenizes, normalizes; the batch's counts are its last record's.
+
+    Raises the `alarm` its records carry (`_count_batch`), if any.
+    """
+    alarm = batch["alarm"][-1]
+    with tf.control_dependencies([
+        tf.debugging.Assert(tf.equal(alarm, ""), [alarm])]):
+      image = tf.identity(batch["image"])
     if self._image_dtype == "float32":
       image = _normalize_fused(image, self._pixel_range)
     out = {"image": image}
@@ -618,19 +623,19 @@ class InputReader:
     batch_size = self._global_batch_size
     if input_context is not None:
       batch_size = input_context.get_per_replica_batch_size(batch_size)
+    reader = self._shard_reader()
     ds = shard_reading.read_sharded_records(
-        self._files, self._read_fn(), input_context,
+        self._files, reader.read, input_context,
         is_training=self._is_training, repeat=self._repeat,
         shuffle_buffer_size=self._shuffle_buffer_size,
         cycle_length=self._cycle_length, deterministic=self._deterministic,
         seed=self._seed,
-        pass_end_marker=(tf.constant(b""), tf.constant(_END_OF_PASS),
-                         tf.constant(b"")))
+        pass_end_marker=reader.pass_end)
     # Numbers seed the augmentation; their gaps count unparsable records.
     ds = ds.enumerate()
     # Every map up to the last `scan` keeps the order: the counts rely on it.
-    ds = ds.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True)
+    ds = ds.map(functools.partial(self._parse, reader.interpret),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.ignore_errors()
     # The cheap checks and their counts run on batches of records (one op per
     # batch instead of ~40 per record).

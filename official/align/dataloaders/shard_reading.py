@@ -21,17 +21,19 @@ The file-level part of the ALIGN and transfer readers (`input_reader`,
   element follows each pass (so a reader can tell "this pass is over" from
   "no record has come yet").
 """
+import dataclasses
 import os
 from typing import Callable, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
 from official.align.dataloaders import shard_format
+from official.align.dataloaders import skip_counts
 from official.align.dataloaders import tfrecord_shards
 from official.align.dataloaders import webdataset_shards
 
-# tf.string [] file name → dataset of its records (e.g. tf.string [], or the
-# `(record, reason, detail)` elements of `shard_reader`).
+# tf.string [] file name → dataset of its records (e.g. tf.string [], or a
+# `ShardReader`'s raw elements).
 ReadFn = Callable[[tf.Tensor], tf.data.Dataset]
 SHARD_FORMATS = ("tfrecord", "webdataset")
 
@@ -44,17 +46,37 @@ def detect_shard_format(files: Sequence[str]) -> str:
   return "tfrecord"
 
 
+@dataclasses.dataclass(frozen=True)
+class ShardReader:
+  """How to read shards of one format, damage included.
+
+  Attributes:
+    read: `ReadFn`, file name → its raw elements (for
+      `read_sharded_records`).
+    interpret: raw element → `(record, reason, detail, count)` scalars
+      (string, int32, string, int64), in-graph, for the consumer's
+      per-record `map`: a record is (record, NOT_SKIPPED, "", 1); a marker
+      counts `count` records under SKIP_REASONS[reason]
+      (`tfrecord_shards.LOST_PENDING` and `MISSING_PENDING` until
+      `tfrecord_shards.resolve_lost`; `webdataset_shards.FATAL`: stop).
+    pass_end: the raw element to put after each pass (it interprets as
+      reason `skip_counts.END_OF_PASS`).
+  """
+  read: ReadFn
+  interpret: Callable
+  pass_end: object
+
+
 def shard_reader(
     shard_format_name: str,
     keys: shard_format.FeatureKeys = shard_format.DEFAULT_KEYS,
     max_member_bytes: int = webdataset_shards.DEFAULT_MAX_MEMBER_BYTES
-) -> ReadFn:
-  """The `ReadFn` of a shard format, damage-tolerant.
+) -> ShardReader:
+  """The damage-tolerant `ShardReader` of a shard format.
 
-  Its elements are `(record, reason, detail)` (string, int32, string
-  scalars): `tfrecord_shards.read_tfrecord_shard` (in-graph) or
-  `webdataset_shards.read_webdataset_tar` (a Python generator, whose
-  iterator cannot go into a checkpoint).
+  TFRecord: `tfrecord_shards` (in-graph). Webdataset: a Python generator
+  (`webdataset_shards.read_webdataset_tar`), whose iterator cannot go into a
+  checkpoint.
 
   Args:
     shard_format_name: one of SHARD_FORMATS.
@@ -65,7 +87,9 @@ def shard_reader(
     raise ValueError(f"shard_format_name must be in {SHARD_FORMATS}, got "
                      f"{shard_format_name!r}.")
   if shard_format_name == "tfrecord":
-    return tfrecord_shards.read_tfrecord_shard
+    return ShardReader(tfrecord_shards.read_tfrecord_shard,
+                       tfrecord_shards.interpret,
+                       tfrecord_shards.PASS_END_ELEMENT)
 
   def read(filename):
     return tf.data.Dataset.from_generator(
@@ -73,9 +97,14 @@ def shard_reader(
             f, keys, max_member_bytes),
         output_signature=(tf.TensorSpec([], tf.string),
                           tf.TensorSpec([], tf.int32),
-                          tf.TensorSpec([], tf.string)),
+                          tf.TensorSpec([], tf.string),
+                          tf.TensorSpec([], tf.int64)),
         args=(filename,))
-  return read
+
+  return ShardReader(
+      read, lambda element: element,
+      (tf.constant(b""), tf.constant(skip_counts.END_OF_PASS),
+       tf.constant(b""), tf.constant(0, tf.int64)))
 
 
 def pipeline_shard(

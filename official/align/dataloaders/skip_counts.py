@@ -15,11 +15,10 @@ import numpy as np
 
 # In the order the checks run: a record is counted under the first that fails.
 SKIP_REASONS = (
-    "unreadable_shard",      # A shard that cannot be opened, or the rest of
-                             # one past damage that cannot be skipped: one
-                             # per shard and pass, the path logged.
-    "corrupt_record",        # TFRecord framing damage (checksum, cut short):
-                             # the record is lost, reading resumes after it.
+    "unreadable_shard",      # Records of a shard lost to damage (TFRecord:
+                             # each record from the damaged one on; a cut
+                             # tar: one), or a shard that cannot be opened
+                             # (one); the path printed.
     "record_too_large",      # A tar member above the size cap, or sparse.
     "malformed_record",      # Not a parsable tf.train.Example / tar sample.
     "missing_feature",       # No image or no caption.
@@ -31,8 +30,11 @@ SKIP_REASONS = (
     "decode_error",          # The image bytes fail to decode.
 )
 # The `reason` of a record that is not skipped (in-band markers of the shard
-# readers carry an index of SKIP_REASONS instead).
+# readers carry an index of SKIP_REASONS instead, and how many records they
+# stand for).
 NOT_SKIPPED = -1
+# The `reason` of the marker a reader puts after each pass over its shards.
+END_OF_PASS = -2
 
 
 def reason_index(name: str) -> int:

@@ -1,11 +1,12 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
 """Reads one webdataset tar shard into records, counting what cannot be read.
 
-`read_webdataset_tar(path)` yields `(record, reason, detail)` like
+`read_webdataset_tar(path)` yields `(record, reason, detail, count)` like
 `tfrecord_shards.read_tfrecord_shard`: a serialized `tf.train.Example` per
-sample (`shard_format` layout) with `reason` `skip_counts.NOT_SKIPPED`, or an
-in-band marker ("" , index of a `skip_counts.SKIP_REASONS` entry, the shard
-path and what happened) that the reader counts like any skipped record.
+sample (`shard_format` layout) with `reason` `skip_counts.NOT_SKIPPED` and
+count 1, or an in-band marker ("", index of a `skip_counts.SKIP_REASONS`
+entry, the shard path and what happened, 1) that the reader counts like any
+skipped record.
 
 Members `{key}.jpg` (or another image extension), `{key}.txt` (and any
 others, such as img2dataset's `{key}.json`, which are not read) with the same
@@ -50,7 +51,7 @@ FATAL = -3
 STORAGE_ATTEMPTS = 3
 STORAGE_RETRY_SECONDS = (1.0, 5.0)
 
-Element = Tuple[bytes, int, bytes]
+Element = Tuple[bytes, int, bytes, int]
 
 _UNREADABLE_SHARD = skip_counts.reason_index("unreadable_shard")
 _RECORD_TOO_LARGE = skip_counts.reason_index("record_too_large")
@@ -68,7 +69,7 @@ def _marker(reason: int, path: str, what: str) -> Element:
           "a fatal error")
   print(f"Skipped: {detail} (counted as {name})", file=sys.stderr,
         flush=True)
-  return b"", reason, detail.encode("utf-8", "replace")
+  return b"", reason, detail.encode("utf-8", "replace"), 1
 
 
 def _samples(path: str, max_member_bytes: int, skip: int,
@@ -88,7 +89,7 @@ def _samples(path: str, max_member_bytes: int, skip: int,
                  None)
     record = shard_format.make_example(key, image, parts.get("txt"),
                                        keys=keys).SerializeToString()
-    return record, skip_counts.NOT_SKIPPED, b""
+    return record, skip_counts.NOT_SKIPPED, b"", 1
 
   with tf.io.gfile.GFile(path, "rb") as f:
     with tarfile.open(fileobj=f, mode="r|*") as tar:
@@ -134,7 +135,7 @@ def _samples(path: str, max_member_bytes: int, skip: int,
 def read_webdataset_tar(path, keys: shard_format.FeatureKeys = (
     shard_format.DEFAULT_KEYS), max_member_bytes: int = (
         DEFAULT_MAX_MEMBER_BYTES)) -> Iterator[Element]:
-  """Yields `(record, reason, detail)` of one tar shard (module docstring).
+  """Yields `(record, reason, detail, count)` of one tar (module docstring).
 
   Args:
     path: the tar file (any `tf.io.gfile` path); bytes or str.
@@ -142,7 +143,7 @@ def read_webdataset_tar(path, keys: shard_format.FeatureKeys = (
     max_member_bytes: members above this many bytes are not read.
 
   Yields:
-    (bytes, int, bytes).
+    (bytes, int, bytes, int).
   """
   if isinstance(path, bytes):
     path = path.decode("utf-8")

@@ -16,11 +16,10 @@ bytes, unknown format, zero width/height in the header, more pixels declared
 than `max_pixels`) are skipped and counted per reason in the `SkipCounter`
 passed in; images that fail to decode are counted by the caller
 (`search_lib.embed_collection`). Shards are read as the training reader
-reads them (`shard_reading.shard_reader`): a damaged TFRecord record is one
-`corrupt_record` and reading resumes after it; a damaged tar, a vanished or
-unreadable shard is one `unreadable_shard`; an oversized tar member one
-`record_too_large`. A storage error that persists raises `OSError` naming the
-shard.
+reads them (`shard_reading.shard_reader`): the records a damaged TFRecord
+shard loses (from the damaged one on), a damaged tar, a vanished shard count
+as `unreadable_shard`; an oversized tar member as `record_too_large`. A
+storage error that persists raises `OSError` naming the shard.
 """
 import collections
 import os
@@ -35,6 +34,7 @@ from official.align.dataloaders import input_reader
 from official.align.dataloaders import shard_format
 from official.align.dataloaders import shard_reading
 from official.align.dataloaders import skip_counts
+from official.align.dataloaders import tfrecord_shards
 from official.align.dataloaders import webdataset_shards
 
 COLLECTION_FORMATS = ("auto", "files", "tfrecord", "webdataset")
@@ -68,28 +68,26 @@ def _image_problem(image: bytes, max_pixels: int) -> Optional[str]:
       return "unknown_image_format"
     if bool(image_preprocessing.header_has_zero_size(encoded)):
       return "zero_size_image"
-  try:
-    dimensions = image_preprocessing.image_dimensions(encoded, max_pixels)
-  except tf.errors.InvalidArgumentError:
-    return None  # A corrupt JPEG header: counted when decoding fails.
+  dimensions = image_preprocessing.declared_dimensions(encoded, max_pixels)
   if int(image_preprocessing.decoded_pixels(dimensions)) > max_pixels:
     return "image_too_large"
   return None
 
 
-def _parse_record(serialized: bytes, reason: int, detail: bytes,
+def _parse_record(serialized: bytes, reason: int, detail: bytes, count: int,
                   item_id: str, skipped: SkipCounter,
                   keys: shard_format.FeatureKeys, max_pixels: int
                   ) -> Optional[Tuple[str, bytes]]:
-  """(id, image bytes) of one `(record, reason, detail)` element, or None.
+  """(id, image bytes) of a `(record, reason, detail, count)`, or None.
 
   `item_id` is used if the record has no key.
   """
   if reason == webdataset_shards.FATAL:
     raise OSError(f"Cannot read {detail.decode('utf-8', 'replace')}")
   if reason >= 0:
-    skipped[skip_counts.SKIP_REASONS[reason]] += 1
-    logging.warning("Skipped %s.", detail.decode("utf-8", "replace"))
+    if count:
+      skipped[skip_counts.SKIP_REASONS[reason]] += count
+      logging.warning("Skipped %s.", detail.decode("utf-8", "replace"))
     return None
   try:
     example = tf.train.Example.FromString(serialized)
@@ -128,17 +126,22 @@ def iterate_items(files: List[str], fmt: str, skipped: SkipCounter,
         continue
       yield path, image
     return
-  read = shard_reading.shard_reader(fmt, keys)
+  reader = shard_reading.shard_reader(fmt, keys)
   # One dataset over all files (traced once), each element tagged with its
   # file, so records without a key get the id "file:number".
   elements = tf.data.Dataset.from_tensor_slices(files).flat_map(
-      lambda path: read(path).map(
-          lambda record, reason, detail: (path, record, reason, detail)))
+      lambda path: reader.read(path).map(
+          lambda *element: (path,) + reader.interpret(element)))
   current, number = None, 0
-  for path, serialized, reason, detail in elements.as_numpy_iterator():
+  for path, serialized, reason, detail, count in (
+      elements.as_numpy_iterator()):
     if path != current:
       current, number = path, 0
-    item = _parse_record(serialized, int(reason), detail,
+    if reason in (tfrecord_shards.LOST_PENDING,
+                  tfrecord_shards.MISSING_PENDING):  # Count what was lost.
+      reason, detail, count = (t.numpy()[0] for t in (
+          tfrecord_shards.resolve_lost([reason], [detail], [count])))
+    item = _parse_record(serialized, int(reason), detail, int(count),
                          f"{path.decode('utf-8')}:{number}", skipped, keys,
                          max_pixels)
     number += 1
