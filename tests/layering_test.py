@@ -66,3 +66,31 @@ def test_module_graph_has_no_back_edge():
     assert f.read() == module_graph.markdown(module_graph.edges()), (
         "docs/module_graph.md is stale: python tools/module_graph.py > "
         "docs/module_graph.md")
+
+
+_NO_RUNTIME_SCRIPT = """
+import importlib, pkgutil, sys
+from absl import flags
+from tensorflow.python.eager import context
+import official.align
+for module in pkgutil.walk_packages(official.align.__path__, "official.align."):
+  if not module.name.endswith("__main__"):
+    for name in list(flags.FLAGS):  # Each CLI module defines its own flags.
+      delattr(flags.FLAGS, name)
+    importlib.import_module(module.name)
+# Private, but the only handle on it: None until a tensor or op is made.
+print("started" if context.context()._context_handle is not None else "idle")
+"""
+
+
+def test_importing_the_package_does_not_start_the_tensorflow_runtime():
+  """A tensor made at import (a module-level `tf.constant`) starts TF's
+  runtime, after which `MultiWorkerMirroredStrategy` can no longer configure
+  its collective ops ("Collective ops must be configured at program
+  startup"): every module of the package must import without one."""
+  result = subprocess.run([sys.executable, "-c", _NO_RUNTIME_SCRIPT],
+                          cwd=REPO, capture_output=True, text=True,
+                          timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.strip().splitlines()[-1] == "idle"

@@ -11,7 +11,14 @@ as a subprocess (the real command line, default --host), shared by the API
 and browser tests. The gallery is an eval split of seen colour-shape pairs
 only, larger than the fixture's own (480 images with half from held-out
 pairs: two blue circles and three red ones), so that a query can have a
-top 8 of blue circles at all.
+top 8 of blue circles at all. Its only blue shapes are circles
+(`_drop_blue_non_circles`): the fixture's 600-step model knows colours
+(zero-shot top-1 by colour 0.95) but hardly shapes, and how little depends
+on the CPU (top-1 by colour-shape pair 0.19 on one machine, 0.28 on
+another, same seed), so blue squares among the candidates made "a blue
+circle" pass on one machine and fail on the next. The page's behaviour is
+what the browser test checks; shape retrieval by the real demo model is in
+README's figures.
 """
 import dataclasses
 import json
@@ -79,6 +86,22 @@ def _write_image_of_pair(world_dir, pair, path):
   raise AssertionError(f"No {pair} in {world_dir}.")
 
 
+def _drop_blue_non_circles(world_dir):
+  """Rewrites a world's eval split without blue shapes but circles."""
+  labels = _labels(world_dir)
+  kept = {k for k, row in labels.items()
+          if row["colour"] != "blue" or row["shape"] == "circle"}
+  for shard in tf.io.gfile.glob(os.path.join(world_dir, "eval-*.tfrecord")):
+    records = [r.numpy() for r in tf.data.TFRecordDataset(shard)]
+    with tf.io.TFRecordWriter(shard) as writer:
+      for record in records:
+        feature = tf.train.Example.FromString(record).features.feature
+        if feature["key"].bytes_list.value[0].decode() in kept:
+          writer.write(record)
+  with open(os.path.join(world_dir, "eval_labels.json"), "w") as f:
+    json.dump([row for k, row in labels.items() if k in kept], f)
+
+
 def _wait_for_url(process, log_path):
   """The URL the server prints once it listens (or fails with its log)."""
   lines = queue.Queue()
@@ -111,6 +134,7 @@ def search_page(trained_demo_export, tmp_path_factory):
                       image_size=trained_demo.IMAGE_SIZE, seed=GALLERY_SEED,
                       eval_held_out_fraction=0.0, write_vocab=False,
                       num_workers=1)
+  _drop_blue_non_circles(gallery)
   embedder = loaders.from_hub_dir(trained_demo_export.export_dir)
   index_dir = str(root / "index")
   index = search_lib.build_index(

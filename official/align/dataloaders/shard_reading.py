@@ -89,7 +89,7 @@ def shard_reader(
   if shard_format_name == "tfrecord":
     return ShardReader(tfrecord_shards.read_tfrecord_shard,
                        tfrecord_shards.interpret,
-                       tfrecord_shards.PASS_END_ELEMENT)
+                       tfrecord_shards.pass_end_element())
 
   def read(filename):
     return tf.data.Dataset.from_generator(

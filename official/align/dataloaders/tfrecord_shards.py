@@ -60,8 +60,6 @@ RECORD = 0
 END_OF_SHARD = 1
 MISSING = 2
 END_OF_PASS = 3
-PASS_END_ELEMENT = (tf.constant(0, tf.int64), (tf.constant(0, tf.int64), (
-    tf.constant(b""), tf.constant(END_OF_PASS))))
 # In-band reasons of `interpret` that `resolve_lost` turns into counts.
 LOST_PENDING = -4
 MISSING_PENDING = -5
@@ -119,6 +117,17 @@ def shard_exists(filename: tf.Tensor) -> tf.Tensor:
   return tf.size(tf.io.matching_files(_glob_escaped(filename))) > 0
 
 
+def pass_end_element():
+  """The raw element of the reader's marker after a pass (`END_OF_PASS`).
+
+  A function, not a module constant: a tensor made at import would start
+  TensorFlow's runtime before `MultiWorkerMirroredStrategy` can configure
+  its collective ops.
+  """
+  return (tf.constant(0, tf.int64), (tf.constant(0, tf.int64), (
+      tf.constant(b""), tf.constant(END_OF_PASS))))
+
+
 def read_tfrecord_shard(filename: tf.Tensor) -> tf.data.Dataset:
   """The raw elements of one TFRecord shard (module docstring).
 
@@ -149,7 +158,7 @@ def interpret(element):
   A record: (record, NOT_SKIPPED, "", 1). The end of an intact shard: a
   marker counting 0. Damage: ("", LOST_PENDING, file name, records read
   before it); a missing shard: ("", MISSING_PENDING, file name, 1); both for
-  `resolve_lost`. `PASS_END_ELEMENT`: ("", skip_counts.END_OF_PASS, "", 0).
+  `resolve_lost`. `pass_end_element()`: ("", skip_counts.END_OF_PASS, "", 0).
   """
   delivered, (raw, (record, kind)) = element
   is_record = tf.equal(kind, RECORD)

@@ -32,8 +32,8 @@ from absl import logging
 from PIL import Image
 import tensorflow as tf
 
-from official.align.dataloaders import input_reader
 from official.align.dataloaders import shard_format
+from official.align.dataloaders import webdataset_shards
 from official.align.search import collection
 
 THUMBNAIL_CACHE_SIZE = 4096  # Thumbnails of image files kept (LRU).
@@ -80,10 +80,13 @@ def iterate_shard_captions(files: Iterable[str], fmt: str,
   for path in files:
     if fmt == "tfrecord":
       records = (r.numpy() for r in tf.data.TFRecordDataset(path))
-    else:
-      records = input_reader.iterate_webdataset_tar(path, keys)
+    else:  # Markers (skipped samples) keep their number, as in `collection`.
+      records = (record for record, *_ in
+                 webdataset_shards.read_webdataset_tar(path, keys))
     try:
       for number, serialized in enumerate(records):
+        if not serialized:  # A marker.
+          continue
         try:
           feature = tf.train.Example.FromString(serialized).features.feature
         except Exception:  # pylint: disable=broad-except  (DecodeError)
