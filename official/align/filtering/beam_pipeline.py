@@ -368,8 +368,11 @@ _DEFAULTS = rules.FilterConfig()
 _DEFAULT_KEYS = shard_format.DEFAULT_KEYS
 
 flags.DEFINE_string("input_pattern", None, "Glob of img2dataset TFRecords.")
-flags.DEFINE_string("output_dir", None, "Where filtered shards and "
-                    "report.json go; must not hold a previous output.")
+# `search.__main__` defines the same flag (`search embed`'s output); a
+# process may import both, so it is defined once.
+if "output_dir" not in flags.FLAGS:
+  flags.DEFINE_string("output_dir", None, "Where filtered shards and "
+                      "report.json go; must not hold a previous output.")
 flags.DEFINE_string("eval_images", None, "Glob of eval images whose near-"
                     "duplicates are removed; unset turns the rule off.")
 flags.DEFINE_integer("num_output_shards", 0,

@@ -85,8 +85,11 @@ flags.DEFINE_integer("vectors_per_shard", 1_000_000,
                      "build --embeddings: rows per index shard (at least; "
                      "whole embedding shards stay together).")
 # embed
-flags.DEFINE_string("output_dir", None, "embed: where the embedding shards "
-                    "and manifest.json go (a rerun resumes).")
+# `filtering.beam_pipeline` defines the same flag (a directory its pipeline
+# writes); a process may import both (the tests do), so it is defined once.
+if "output_dir" not in flags.FLAGS:
+  flags.DEFINE_string("output_dir", None, "embed: where the embedding shards "
+                      "and manifest.json go (a rerun resumes).")
 flags.DEFINE_enum("embedding_dtype", "float32", ("float32", "float16"),
                   "embed: dtype of the stored embeddings.")
 flags.DEFINE_integer("files_per_shard", 1000, "embed: image files per "
