@@ -33,7 +33,7 @@ demo: $(STAMP)
 	@echo "  $(PY) -m official.align.search serve --index_dir=runs/demo/index --hub_dir=runs/demo/export"
 
 test: $(TEST_STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -rs -n 2 --dist loadgroup --durations=15 tests
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -rs -n 2 --dist loadfile --durations=15 tests
 
 bench: $(TEST_STAMP)
 	$(PY) -m benchmarks.run_all

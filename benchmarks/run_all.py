@@ -2,8 +2,8 @@
 r"""Runs every benchmark and writes results.json and results.md (`make bench`).
 
 Each benchmark module (`train_step`, `inference`, `input_pipeline`,
-`scaling`, `memory`, and `search_index`, `search_page`, `beam_embed` and
-`sharded_index` when present) has a `run()`
+`scaling`, `memory`, `portable_inference`, and `search_index`,
+`search_page`, `beam_embed` and `sharded_index` when present) has a `run()`
 returning results in the common format (`benchmarks/results.py`). Each runs
 in its own subprocess (fresh memory and thread pools; one failing benchmark
 does not stop the others), its comparisons measured side by side inside
@@ -35,8 +35,8 @@ if REPO_ROOT not in sys.path:
 from benchmarks import results as results_lib  # pylint: disable=g-import-not-at-top
 
 BENCHMARKS = ("train_step", "inference", "input_pipeline", "scaling",
-              "memory", "search_index", "search_page", "beam_embed",
-              "sharded_index")
+              "memory", "search_index", "search_page",
+              "portable_inference", "beam_embed", "sharded_index")
 _RESULTS_MARKER = "BENCHMARK_RESULTS_JSON="
 # `reference.BINDINGS_ENV` (not imported here: it would load TensorFlow).
 _BINDINGS_ENV = "ALIGN_BENCH_GIN_BINDINGS"
@@ -54,6 +54,9 @@ NOTES = (
     "Search page rows: latency rows are lower-is-better (ms per request "
     "seen by 8 concurrent HTTP clients of `serve` on 127.0.0.1, against "
     "the same query answered in-process one at a time).",
+    "Portable rows: one image or one caption per call (latency as items/s) "
+    "of the LiteRT and ONNX conversions next to the SavedModel they came "
+    "from; sizes lower-is-better.",
     "Loss rows: one replica's contrastive loss (local 64 rows against the "
     "global batch) next to its towers' step on the same 64 pairs.",
     "Rows against transformers need a machine that is otherwise idle (load "

@@ -22,14 +22,6 @@ tf.config.set_logical_device_configuration(
     _cpu, [tf.config.LogicalDeviceConfiguration()] * NUM_LOGICAL_CPUS)
 
 
-def pytest_collection_modifyitems(items):
-  """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), keeps the
-  tests of the expensive session fixture in one worker, so it is built once."""
-  for item in items:
-    if "trained_demo_export" in getattr(item, "fixturenames", ()):
-      item.add_marker(pytest.mark.xdist_group("trained_demo"))
-
-
 @pytest.fixture(autouse=True)
 def _clear_gin_config_after_test():
   """Gin bindings parsed by one test (e.g. the configs a training test

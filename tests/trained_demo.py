@@ -20,10 +20,12 @@ Run this file to time the fixture and print zero-shot colour accuracy:
     python tests/trained_demo.py /tmp/trained_demo
 """
 import dataclasses
+import json
 import os
 import sys
 import time
 
+import filelock
 import gin
 import pytest
 
@@ -118,14 +120,29 @@ def build_trained_demo(root: str) -> TrainedDemo:
 
 
 @pytest.fixture(scope="session")
-def trained_demo_export(tmp_path_factory) -> TrainedDemo:
-  """A short-trained demo-world model, exported (see the module docstring)."""
-  return build_trained_demo(str(tmp_path_factory.mktemp("trained_demo")))
+def trained_demo_export(tmp_path_factory, worker_id) -> TrainedDemo:
+  """A short-trained demo-world model, exported (see the module docstring).
+
+  Under pytest-xdist the workers share one build: the first worker to ask
+  builds it in the session's common temp dir while the others wait on a
+  file lock, then read its description (the xdist docs' pattern).
+  """
+  if worker_id == "master":  # Not under xdist.
+    return build_trained_demo(str(tmp_path_factory.mktemp("trained_demo")))
+  shared = tmp_path_factory.getbasetemp().parent / "trained_demo"
+  description = shared / "trained_demo.json"
+  with filelock.FileLock(f"{shared}.lock"):
+    if description.is_file():
+      fields = json.loads(description.read_text())
+      return TrainedDemo(**dict(fields, cpu_seconds=tuple(
+          fields["cpu_seconds"])))
+    demo = build_trained_demo(str(shared))
+    description.write_text(json.dumps(dataclasses.asdict(demo)))
+    return demo
 
 
 def _report(demo: TrainedDemo):
   """Prints zero-shot colour and colour-shape accuracy of the export."""
-  import json  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from official.align.demo import world as demo_world  # pylint: disable=g-import-not-at-top

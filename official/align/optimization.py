@@ -15,10 +15,11 @@ import tf_keras
 from official.modeling import optimization
 
 # Regexes over variable names kept out of weight decay *and* LAMB's layer
-# adaptation: all normalisation parameters, biases and the temperature.
+# adaptation: all normalisation parameters, biases and the temperature (the
+# sigmoid loss's `log_logit_scale` and `logit_bias` too).
 NO_DECAY_PATTERNS = (
     "batch_normalization", "layer_norm", "LayerNorm", "gamma", "beta",
-    "bias", "temperature")
+    "bias", "temperature", "logit_scale")
 
 
 @gin.configurable

@@ -26,8 +26,6 @@ from official.align.dataloaders import skip_counts
 from dataloaders import real_tools  # pylint: disable=g-bad-import-order
 
 
-pytestmark = pytest.mark.xdist_group("real_shards")
-
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "blue",
          "circle", "square"]
 MODES = [("tfrecord", False), ("tfrecord", True), ("webdataset", False),
@@ -179,3 +177,77 @@ def test_search_collection_reads_img2dataset_shards(corpus, fmt, reencode):
       if not reencode and rows[url].image_reason not in (None, "decode_error"))
   assert dict(skipped) == dict(expected)
   assert len(items) + sum(skipped.values()) == len(written)
+
+
+@pytest.mark.parametrize("fmt,reencode", MODES)
+def test_build_vocab_reads_img2dataset_shards(corpus, fmt, reencode):
+  """Webdataset shards are accepted too: their users need a vocabulary."""
+  from official.align.dataloaders import build_vocab  # pylint: disable=import-outside-toplevel
+  outputs, rows, _ = corpus
+  directory = outputs[(fmt, reencode)]
+  written = _raw_records(directory, fmt)
+  ext = "tfrecord" if fmt == "tfrecord" else "tar"
+  skipped = collections.Counter()
+  vocab = build_vocab.learn_vocab(
+      os.path.join(directory, f"*.{ext}"), vocab_size=200, skipped=skipped,
+      learn_params={"lower_thresh": 1})
+  # Captions only: the blank ones are left out, counted; images never read.
+  blank = sum(rows[url].caption_reason == "empty_caption"
+              for url, _ in written)
+  assert dict(skipped) == ({"empty_caption": blank} if blank else {})
+  assert {"red", "circle", "blue", "square", "cercle", "rouge"} <= set(vocab)
+
+
+def test_beam_filter_reads_img2dataset_shards(corpus, tmp_path):
+  """Both TFRecord modes in one DirectRunner run; the report is exact."""
+  from official.align.filtering import beam_pipeline  # pylint: disable=import-outside-toplevel
+  from official.align.filtering import rules  # pylint: disable=import-outside-toplevel
+  outputs, rows, _ = corpus
+  written, raw = [], {}
+  for reencode in (False, True):
+    directory = outputs[("tfrecord", reencode)]
+    for name in sorted(os.listdir(directory)):
+      if name.endswith(".tfrecord"):
+        for record in tf.data.TFRecordDataset(
+            os.path.join(directory, name)).as_numpy_iterator():
+          url = tf.train.Example.FromString(record).features.feature[
+              "url"].bytes_list.value[0].decode()
+          written.append((url, reencode))
+          raw[record] = (url, reencode)
+  # Rules that need no corpus statistics to predict: only `malformed` (an
+  # image header PIL cannot read: the empty file, the HTML page, kept as
+  # served) and `text_length` (no word in the caption) can charge.
+  config = rules.FilterConfig(
+      min_image_side=0, max_aspect_ratio=10**6, max_alt_texts_per_image=10**6,
+      max_images_per_text=10**6, vocabulary_size=10**9, min_unigrams=1,
+      max_unigrams=10**6)
+  expected = collections.Counter()
+  kept = set()
+  for url, reencode in written:
+    row = rows[url]
+    if not reencode and row.image_reason in ("zero_size_image",
+                                             "unknown_image_format"):
+      expected[rules.MALFORMED] += 1
+    elif row.caption_reason == "empty_caption":
+      expected[rules.TEXT_LENGTH] += 1
+    else:
+      kept.add((url, reencode))
+  # The zero-byte file and the HTML page; three blank captions per mode.
+  assert (expected[rules.MALFORMED], expected[rules.TEXT_LENGTH]) == (2, 6)
+  pattern = os.path.join(os.path.dirname(outputs[("tfrecord", False)]),
+                         "tfrecord_*", "*.tfrecord")
+  output_dir = str(tmp_path / "filtered")
+  report = beam_pipeline.run(
+      pattern, output_dir, config=config,
+      pipeline_options=beam_pipeline.PipelineOptions(
+          ["--runner=DirectRunner", "--direct_num_workers=1",
+           "--direct_running_mode=in_memory"]))
+  assert report["input_pairs"] == len(written)
+  assert report["removed"] == {r: expected[r] for r in rules.RULE_ORDER}
+  assert report["output_pairs"] == len(kept)
+  assert report["unreadable_shards"] == []
+  out = [r for path in sorted(tf.io.gfile.glob(
+      os.path.join(output_dir, "filtered-*.tfrecord")))
+         for r in tf.data.TFRecordDataset(path).as_numpy_iterator()]
+  # Kept records byte-identical to what img2dataset wrote.
+  assert sorted(raw[r] for r in out) == sorted(kept)

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from official.align.dataloaders import shard_reading
+from official.align.dataloaders import skip_counts
 
 RECORDS_PER_FILE = 3
 
@@ -105,3 +106,32 @@ def test_reads_tfrecord_files(tmp_path):
 def test_no_files_is_an_error():
   with pytest.raises(ValueError, match="at least one file"):
     _read([])
+
+
+def test_pass_end_marker_follows_each_pass():
+  files = ["a", "b"]
+  marked = shard_reading.read_sharded_records(
+      files, _records_of, is_training=False, repeat=True,
+      shuffle_buffer_size=1, cycle_length=1, deterministic=True, seed=0,
+      pass_end_marker=tf.constant("END"))
+  got = [r.decode() for r in marked.take(2 * (2 * RECORDS_PER_FILE + 1))
+         .as_numpy_iterator()]
+  one_pass = _expected("a") + _expected("b") + ["END"]
+  assert got == one_pass * 2
+
+
+def test_shard_reader_and_format_detection():
+  assert shard_reading.detect_shard_format(["a/x.tar", "b/y.TAR.GZ"]) == (
+      "webdataset")
+  assert shard_reading.detect_shard_format(["x.tar", "y.tfrecord"]) == (
+      "tfrecord")
+  for fmt in shard_reading.SHARD_FORMATS:
+    reader = shard_reading.shard_reader(fmt)
+    raw = reader.read(tf.constant(f"missing.{fmt}"))
+    assert tf.nest.map_structure(lambda s: s.dtype, raw.element_spec) == (
+        tf.nest.map_structure(lambda t: t.dtype, reader.pass_end))
+    record, reason, detail, count = reader.interpret(reader.pass_end)
+    assert (record.numpy(), int(reason), detail.numpy(), int(count)) == (
+        b"", skip_counts.END_OF_PASS, b"", 0)
+  with pytest.raises(ValueError, match="shard_format_name must be in"):
+    shard_reading.shard_reader("parquet")

@@ -43,6 +43,13 @@ class SkipMonitorTest(absltest.TestCase):
     self.assertEqual(skip_counts.format_counts(_counts(malformed_record=2)),
                      "malformed_record 2")
 
+  def test_reason_index(self):
+    self.assertEqual(
+        skip_counts.SKIP_REASONS[skip_counts.reason_index("image_too_large")],
+        "image_too_large")
+    with self.assertRaisesRegex(ValueError, "Unknown skip reason 'nope'"):
+      skip_counts.reason_index("nope")
+
 
 if __name__ == "__main__":
   absltest.main()

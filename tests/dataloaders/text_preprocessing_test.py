@@ -37,6 +37,24 @@ class TextTokenizerTest(tf.test.TestCase):
       self.assertEqual(v.dtype, tf.int32)
     self.assertEqual(tok.vocab_size, len(VOCAB))
 
+  def test_texts_are_cut_to_a_byte_budget_first(self):
+    tok = tp.TextTokenizer(self.vocab, seq_length=8)
+    self.assertEqual(tok.max_text_bytes, 32 * 8)
+    # A 5 MB caption: the same tokens as its first 256 bytes.
+    huge = "a red circle on the left. " * 200_000
+    self.assertAllEqual(tok(tf.constant([huge]))["input_word_ids"],
+                        tok(tf.constant([huge[:256]]))["input_word_ids"])
+    cut = tp.TextTokenizer(self.vocab, seq_length=8, bytes_per_token=2)
+    # 16 bytes: "a red circle on " -> 4 words, then padding.
+    self.assertAllEqual(cut(tf.constant(["a red circle on the left."]))[
+        "input_word_ids"], [[2, 5, 6, 7, 8, 3, 0, 0]])
+    # Cut inside a character: [UNK] for its half, no error.
+    self.assertAllEqual(
+        tp.TextTokenizer(self.vocab, seq_length=4, bytes_per_token=1)(
+            tf.constant(["a  \u00e9"]))["input_word_ids"], [[2, 5, 1, 3]])
+    with self.assertRaisesRegex(ValueError, "bytes_per_token"):
+      tp.TextTokenizer(self.vocab, bytes_per_token=0)
+
   def test_case_sensitive(self):
     tok = tp.TextTokenizer(self.vocab, seq_length=4, lower_case=False)
     out = tok(tf.constant("Red red"))

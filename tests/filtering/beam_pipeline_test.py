@@ -45,6 +45,10 @@ def _corpus(near_duplicate: bytes):
                  rules.TEXT_LENGTH),
           "e1": (near_duplicate, "five six seven", *big,
                  rules.EVAL_NEAR_DUPLICATE),
+          # A decompression bomb (48 KB, 20000 x 20000 in its header)
+          # whose metadata looks fine.
+          "z1": (fixtures.png_bomb(), "one two three", *big,
+                 rules.IMAGE_SIZE),
       },
       "b.tfrecord": {
           "b1": (_B, "one two three four", *big, rules.IMAGE_ALT_TEXTS),
@@ -134,9 +138,9 @@ def test_each_rule_removes_its_keys(tmp_path):
   assert unreadable["path"].endswith("c.tfrecord")
   assert "Not a valid TFRecord" in unreadable["error"]
   assert report == {
-      "input_pairs": 24,
+      "input_pairs": 25,
       "output_pairs": 5,
-      "removed": {"malformed": 3, "image_size": 3, "text_length": 3,
+      "removed": {"malformed": 3, "image_size": 4, "text_length": 3,
                   "eval_near_duplicate": 1, "image_alt_texts": 4,
                   "text_shared": 3, "vocabulary": 2},
       "rule_order": list(rules.RULE_ORDER),
@@ -150,7 +154,8 @@ def test_each_rule_removes_its_keys(tmp_path):
       "config": {"min_image_side": 200, "max_aspect_ratio": 3.0,
                  "max_alt_texts_per_image": 3, "max_images_per_text": 2,
                  "vocabulary_size": 15, "min_unigrams": 3,
-                 "max_unigrams": 8, "eval_max_hamming_distance": 4},
+                 "max_unigrams": 8, "eval_max_hamming_distance": 4,
+                 "max_image_pixels": 2**27},
   }
 
 
@@ -175,3 +180,10 @@ def test_refuses_an_output_dir_with_a_report(tmp_path):
   (tmp_path / "report.json").write_text("{}")
   with pytest.raises(FileExistsError):
     beam_pipeline.run(str(tmp_path / "*.tfrecord"), str(tmp_path))
+
+
+def test_refuses_webdataset_shards_by_name(tmp_path):
+  (tmp_path / "shard-0000.tar").write_bytes(b"")
+  with pytest.raises(ValueError, match=r"reads TFRecord shards.*"
+                     r"shard-0000\.tar is a webdataset tar"):
+    beam_pipeline.run(str(tmp_path / "*"), str(tmp_path / "out"))

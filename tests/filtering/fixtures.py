@@ -1,5 +1,6 @@
 """Tiny images and TFRecord shards for the filtering tests."""
 import io
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -53,3 +54,19 @@ def read_shard(path: str) -> list[bytes]:
 def record_key(record: bytes) -> str:
   feature = tf.train.Example.FromString(record).features.feature
   return feature[shard_format.DEFAULT_KEYS.key].bytes_list.value[0].decode()
+
+
+def png_bomb(side: int = 20000) -> bytes:
+  """A valid 1-bit grayscale PNG of side x side pixels (~50 KB)."""
+  row = b"\0" * (1 + (side + 7) // 8)  # Filter byte + packed pixels.
+  compressor = zlib.compressobj(9)
+  idat = b"".join(compressor.compress(row * 500) for _ in range(side // 500))
+  idat += compressor.flush()
+
+  def chunk(kind, body):
+    return (len(body).to_bytes(4, "big") + kind + body +
+            zlib.crc32(kind + body).to_bytes(4, "big"))
+
+  header = side.to_bytes(4, "big") * 2 + bytes([1, 0, 0, 0, 0])
+  return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) +
+          chunk(b"IDAT", idat) + chunk(b"IEND", b""))

@@ -110,8 +110,8 @@ def test_first_record_failure_order():
       _pair(fixtures.noise_image(1)), CONFIG, evals) == (
           rules.EVAL_NEAR_DUPLICATE)
   assert rules.first_record_failure(_pair(), CONFIG, evals) is None
-  # Decoding is needed only for the near-duplicate check.
-  assert rules.first_record_failure(_pair(b"junk"), CONFIG) is None
+  # The header is always read (bomb check): metadata does not vouch for it.
+  assert rules.first_record_failure(_pair(b"junk"), CONFIG) == rules.MALFORMED
   assert rules.first_record_failure(_pair(b"junk"), CONFIG,
                                     evals) == rules.MALFORMED
 

@@ -141,3 +141,18 @@ def test_build_vocab_cli_with_runner(corpus, tmp_path):
   assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
   assert "red" in vocab
   assert sorted(os.listdir(tmp_path)) == ["vocab.txt"]  # Nothing else left.
+
+
+def test_build_vocab_runner_refuses_webdataset_by_name(tmp_path):
+  (tmp_path / "part-00000.tar").write_bytes(b"")
+  out = tmp_path / "vocab.txt"
+  result = subprocess.run(
+      [sys.executable, "-m", "official.align.dataloaders.build_vocab",
+       f"--input_pattern={tmp_path}/*.tar", f"--output={out}",
+       "--runner=DirectRunner"],
+      cwd=REPO, capture_output=True, text=True, check=False,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert result.returncode != 0
+  assert "--runner counts words in TFRecord shards" in result.stderr
+  assert "webdataset" in result.stderr
+  assert not out.exists()

@@ -14,8 +14,12 @@ It is train.py's `main`, with two test-only additions:
   planned point (a SIGKILL cannot be caught, so this is the same as a kill
   from outside at that instant, minus the timing noise):
     step:N          after the N-th train-loop call of this launch.
-    delay:N:SEC     SEC seconds after the N-th train-loop call (a random
-                    point of whatever runs then: a step, logging, a save).
+    delay:N:FRAC    FRAC (in [0, 1)) of one loop interval after the N-th
+                    train-loop call, N >= 2: a random point of whatever runs
+                    then (a step, logging, a save). The interval is measured
+                    between calls N-1 and N of this launch, so the kill lands
+                    about one step later whatever the machine's speed, never
+                    after the run has ended.
     shards:N        in the N-th (or a later) `CheckpointManager.save` of
                     this launch, after the data shards are written to
                     `ckpt-S_temp/` and before they are merged into `ckpt-S.*`.
@@ -30,6 +34,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from absl import app
 from absl import logging
@@ -64,9 +69,11 @@ def _install_kill(plan: str):
   """Patches the planned kill point in (see the module docstring)."""
   kind, n, *rest = plan.split(":")
   n = int(n)
-  calls = {"loop": 0, "save": 0}
+  calls = {"loop": 0, "save": 0, "last_end": 0.0}
 
   if kind in ("step", "delay"):
+    if kind == "delay" and n < 2:
+      raise ValueError(f"{KILL_ENV}={plan}: delay needs N >= 2")
     make_train_loop = steps.make_train_loop
 
     def patched_make_train_loop(*args, **kwargs):
@@ -75,11 +82,15 @@ def _install_kill(plan: str):
       def counted(*a, **kw):
         out = loop(*a, **kw)
         calls["loop"] += 1
+        now = time.monotonic()
         if calls["loop"] == n:
           if kind == "step":
             _die(f"after train-loop call {n}")
-          threading.Timer(float(rest[0]), _die,
-                          args=(f"{rest[0]} s after loop call {n}",)).start()
+          delay = float(rest[0]) * (now - calls["last_end"])
+          threading.Timer(delay, _die, args=(
+              f"{delay:.3f} s ({rest[0]} of a loop interval) after loop "
+              f"call {n}",)).start()
+        calls["last_end"] = now
         return out
       return counted
     steps.make_train_loop = patched_make_train_loop

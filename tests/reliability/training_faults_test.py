@@ -62,7 +62,7 @@ def _kill_plan(seed: int = KILL_SEED):
     if kind == "step":
       plan.append(f"step:{rng.randint(1, 3)}")
     elif kind == "delay":
-      plan.append(f"delay:1:{rng.uniform(0.0, 1.0):.2f}")
+      plan.append(f"delay:2:{rng.uniform(0.0, 1.0):.2f}")
     else:
       plan.append(f"{kind}:{rng.randint(1, 2)}")
   return plan

@@ -54,9 +54,12 @@ def _step_with_gradients(model):
   return step
 
 
-def test_tiny_config_step_compiles_with_xla_and_matches():
+@pytest.mark.parametrize("loss_config", [None, "sigmoid_loss.gin"])
+def test_tiny_config_step_compiles_with_xla_and_matches(loss_config):
   gin.clear_config()
   gin.parse_config_file(os.path.join(REPO, "configs", "tiny.gin"))
+  if loss_config:
+    gin.parse_config_file(os.path.join(REPO, "configs", loss_config))
   # SGD: the weight step is linear in the gradient, so the gradients'
   # tolerance carries over to it. (LAMB divides by sqrt(v) ~ |g|, so a
   # gradient within float noise of zero moves a weight by up to ~lr either

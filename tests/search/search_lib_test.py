@@ -8,6 +8,7 @@ records) are indexed through the CLI's code path and queried.
 """
 import io
 import os
+import zlib
 
 from absl import flags
 import numpy as np
@@ -212,3 +213,39 @@ def test_help_lists_the_flags():
                "--images_format", "--index_kind", "--text", "--image",
                "--image_weight", "--text_weight", "--top_k", "--[no]exact"):
     assert name in text, name
+
+
+def test_build_skips_damaged_shards_and_bombs(world, tmp_path):
+  """`search build` over framing damage and a decompression bomb: each
+  costs a count in the manifest; every other record is indexed."""
+  eval_shard = world["shards"].split(",")[0]
+  keys, images = _read_shard(eval_shard)
+  records = [r.numpy() for r in tf.data.TFRecordDataset(eval_shard)][:6]
+  offsets = np.cumsum([0] + [16 + len(r) for r in records])
+  with open(eval_shard, "rb") as f:
+    data = f.read()[:offsets[-1]]  # The shard's first 6 records.
+  flipped = bytearray(data)
+  flipped[offsets[2] + 12 + 30] ^= 0x01  # A payload byte of record 2.
+  (tmp_path / "a-flipped.tfrecord").write_bytes(bytes(flipped))
+  (tmp_path / "b-cut.tfrecord").write_bytes(data[:offsets[5] + 40])
+  side = 20000  # A valid 1-bit PNG declaring side x side pixels (~50 KB).
+  row = b"\0" * (1 + side // 8)
+  compressor = zlib.compressobj(9)
+  idat = b"".join(compressor.compress(row * 500) for _ in range(side // 500))
+  idat += compressor.flush()
+  chunk = lambda kind, body: (len(body).to_bytes(4, "big") + kind + body +
+                              zlib.crc32(kind + body).to_bytes(4, "big"))
+  bomb = (b"\x89PNG\r\n\x1a\n" +
+          chunk(b"IHDR", side.to_bytes(4, "big") * 2 + bytes([1, 0, 0, 0, 0]))
+          + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+  with tf.io.TFRecordWriter(str(tmp_path / "c-bomb.tfrecord")) as writer:
+    writer.write(shard_format.make_example("bomb", bomb, "caption", 40, 30)
+                 .SerializeToString())
+    writer.write(shard_format.make_example("fine", images[0], "caption")
+                 .SerializeToString())
+  index = search_lib.build_index(world["embedder"],
+                                 str(tmp_path / "*.tfrecord"))
+  # Records 2-5 of the flipped shard, record 5 of the cut one: counted.
+  assert index.ids == keys[:2] + keys[:5] + ["fine"]
+  assert index.metadata["skipped"] == {"unreadable_shard": 5,
+                                       "image_too_large": 1}

@@ -125,7 +125,7 @@ def exported(tmp_path_factory):
       cwd=root, env=env, capture_output=True, text=True, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   return dict(model_dir=str(model_dir), export_dir=export_dir,
-              expected=expected,
+              expected=expected, config=config,
               outputs=dict(np.load(root / "outputs.npz")),
               report=json.loads(result.stdout.strip().splitlines()[-1]))
 
@@ -150,6 +150,73 @@ def test_isolated_loading_matches_python_model(exported):
   for key in ("logit_scale_image", "logit_scale_text"):
     np.testing.assert_allclose(out[key], 1 / 0.07, rtol=1e-6)
   np.testing.assert_allclose(out["temperature"], 0.07, rtol=1e-6)
+  # A softmax-trained model: no bias (old consumers read logit_scale only).
+  assert out["logit_bias_image"] == 0.0 and out["logit_bias_text"] == 0.0
+
+
+def test_serving_signatures_chain_by_output_name(exported):
+  """As TF Serving: the preprocessor's outputs are named after the encoder's
+  `token_ids` inputs, and feeding them by name reproduces the text model."""
+  assert exported["report"]["preprocessor_outputs"] == sorted(
+      align_model.TEXT_KEYS)
+  for key in ("chain_sig", "chain_sig_unchunked"):
+    np.testing.assert_allclose(exported["outputs"][key],
+                               exported["expected"]["text"], atol=1e-5)
+
+
+def test_keras3_loads_every_module_like_hub_keras_layer(exported, tmp_path):
+  """A fresh process without tf_keras, tensorflow_hub or official.align:
+  `keras.layers.TFSMLayer` (Keras 3) in a `keras.Model`, per module."""
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  root = os.path.dirname(exported["export_dir"])
+  result = subprocess.run(
+      [PYTHON, os.path.join(os.path.dirname(__file__), "keras3_loader.py"),
+       exported["export_dir"], os.path.join(root, "inputs.npz"),
+       str(tmp_path / "keras3.npz")],
+      cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads(result.stdout.strip().splitlines()[-1])
+  assert report["keras"].startswith("3.")
+  assert len(report["blocked_absent"]) == 3  # Never imported.
+  got, hub_out = dict(np.load(tmp_path / "keras3.npz")), exported["outputs"]
+  np.testing.assert_allclose(got["image"], hub_out["image_hub_7"], atol=1e-6)
+  np.testing.assert_allclose(got["text"], hub_out["text_hub_7"], atol=1e-6)
+  np.testing.assert_array_equal(got["ids"], hub_out["ids_hub_7"])
+  np.testing.assert_allclose(got["bytes"], hub_out["bytes_sig_7"], atol=1e-6)
+  np.testing.assert_allclose(got["token_ids"], hub_out["token_sig_7"],
+                             atol=1e-6)
+
+
+def test_sigmoid_model_exports_its_logit_bias(exported, tmp_path):
+  model_dir = tmp_path / "sigmoid_model"
+  model_dir.mkdir()
+  config = (exported["config"] + "\nimport official.align.losses\n"
+            "AlignModel.loss_fn = @sigmoid_loss\n"
+            "AlignModel.temperature_init = 0.1\n"
+            "AlignModel.logit_bias_init = -10.0\n")
+  (model_dir / export_lib.OPERATIVE_CONFIG).write_text(config)
+  try:
+    with gin.unlock_config():
+      gin.clear_config()
+      gin.parse_config(config)
+    model = align_model.build_align_model()
+  finally:
+    with gin.unlock_config():
+      gin.clear_config()
+  model.log_logit_scale.assign(np.log(12.5))
+  model.logit_bias.assign(-6.25)
+  checkpoint = tf.train.Checkpoint(model=model)
+  tf.train.CheckpointManager(checkpoint, str(model_dir / "checkpoints"),
+                             max_to_keep=1).save(checkpoint_number=1)
+  export_dir = str(tmp_path / "hub")
+  export_lib.export(str(model_dir), export_dir)
+  for name in ("image_encoder", "text_encoder"):
+    out = tf.saved_model.load(os.path.join(export_dir, name)).signatures[
+        "logit_scale"]()
+    np.testing.assert_allclose(out["logit_scale"], 12.5, rtol=1e-5)
+    np.testing.assert_allclose(out["logit_bias"], -6.25, rtol=1e-6)
+  with open(os.path.join(export_dir, "README.md")) as f:
+    assert "sigmoid(" in f.read()
 
 
 def _demo_eval_images(world_dir, count):
@@ -258,8 +325,8 @@ def test_saved_model_cli_runs_text_encoder(exported):
   show = subprocess.run(
       [PYTHON, "-c", script, "show", "--dir", text_dir, "--all"],
       capture_output=True, text=True, check=False)
-  for name in ("serving_default", "token_ids", "logit_scale",
-               "input_word_ids", "embeddings"):
+  for name in ("serving_default", "token_ids", "token_ids_unchunked",
+               "logit_scale", "logit_bias", "input_word_ids", "embeddings"):
     assert name in show.stdout, name
 
 

@@ -81,7 +81,19 @@ def main(export_dir, inputs_file, outputs_file):
   out["logit_scale_image"] = image_sm.signatures["logit_scale"]()[
       "logit_scale"].numpy()
   out["logit_scale_text"] = text_sm.logit_scale()["logit_scale"].numpy()
+  out["logit_bias_image"] = image_sm.signatures["logit_scale"]()[
+      "logit_bias"].numpy()
+  out["logit_bias_text"] = text_sm.logit_scale()["logit_bias"].numpy()
   out["temperature"] = text_sm.temperature.numpy()
+
+  # As a TF Serving client: signatures by name, outputs fed on by name.
+  served_ids = prep_sm.signatures["serving_default"](
+      sentences=tf.constant(texts))
+  preprocessor_outputs = sorted(served_ids)
+  out["chain_sig"] = text_sm.signatures["token_ids"](**served_ids)[
+      "embeddings"].numpy()
+  out["chain_sig_unchunked"] = text_sm.signatures["token_ids_unchunked"](
+      **served_ids)["embeddings"].numpy()
 
   # Zero-shot with the exported towers only.
 
@@ -110,7 +122,8 @@ def main(export_dir, inputs_file, outputs_file):
               text=tf.constant([1]))),
   }
   np.savez(outputs_file, **out)
-  print(json.dumps({"align_blocked": align_blocked, "errors": errors}))
+  print(json.dumps({"align_blocked": align_blocked, "errors": errors,
+                    "preprocessor_outputs": preprocessor_outputs}))
 
 
 if __name__ == "__main__":

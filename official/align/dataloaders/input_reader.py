@@ -1,10 +1,11 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
 """tf.data input pipeline over image/alt-text shards.
 
-Reads img2dataset TFRecord shards (pure graph) or webdataset tar shards
-(a `tf.data.Dataset.from_generator` over `tarfile`, converted to the same
-`tf.train.Example` records), decodes and augments images
-(`image_preprocessing`), tokenizes captions (`text_preprocessing`) and batches.
+Reads img2dataset TFRecord shards (pure graph, `tfrecord_shards`) or
+webdataset tar shards (a `tf.data.Dataset.from_generator` over `tarfile`,
+`webdataset_shards`, converted to the same `tf.train.Example` records),
+decodes and augments images (`image_preprocessing`), tokenizes captions
+(`text_preprocessing`) and batches.
 
 Use from a training loop as
 
@@ -30,6 +31,13 @@ Batches are dicts:
 
 Skipped records. Bad records never stop the pipeline; each is counted under
 the first reason of `skip_counts.SKIP_REASONS` that applies:
+  unreadable_shard      records lost to framing damage (a TFRecord checksum
+                        or cut: every record from the damaged one on,
+                        counted from the shard's framing; a cut or damaged
+                        tar: one), or a shard that cannot be opened (deleted
+                        after listing: one); the path printed to stderr.
+  record_too_large      a tar member above `max_member_bytes`, or a sparse
+                        member: never extracted.
   malformed_record      not a parsable `tf.train.Example` (or a tar sample
                         that cannot become one).
   missing_feature       the image or caption feature is absent.
@@ -38,30 +46,46 @@ the first reason of `skip_counts.SKIP_REASONS` that applies:
   zero_size_image       empty image bytes, or a PNG/GIF/BMP header declaring a
                         zero width or height.
   unknown_image_format  no JPEG/PNG/GIF/BMP/WebP magic bytes.
+  image_too_large       the header declares more than `max_pixels` pixels
+                        (times GIF frames): not decoded (a decompression
+                        bomb; the JPEG size is read anyway before decoding).
   decode_error          the bytes fail to decode (truncated or corrupt image).
 Only the image bytes (the first of `FeatureKeys.image_keys` present) and the
 caption are read; optional metadata (`width`, `height`, `exif`, `url`,
 `status`, ...) is never parsed, whatever its type: the pixels decide the
-image's size.
+image's size. Captions are cut to `TextTokenizer.max_text_bytes` before
+tokenizing (a 5 MB caption costs what a long one does).
 
-Every record is either yielded or counted. Each pass over the files ends with
-an end-of-pass marker (`shard_reading`, `mark_pass_end`). Records are numbered
+Every record is either yielded or counted. The shard readers
+(`shard_reading.ShardReader`) yield records and in-band markers for what they
+skip (damage, vanished shards, oversized members), each counting `count`
+records under its reason (`tfrecord_shards.resolve_lost` counts a TFRecord
+shard's loss, in the batched checks). Each pass over the files ends with an
+end-of-pass marker (`shard_reading`, `pass_end_marker`). Records are numbered
 (`enumerate`, which also seeds each record's augmentation) and parsed by an
 order-preserving `map`; `ignore_errors()` drops unparsable records and leaves
 gaps in the numbering. Batches of 64 parsed records go through the cheap
 checks at once (`check_record`, in-graph, vectorised); a `scan` over them
-counts the failed checks and the gaps (`malformed_record`), drops the failed
-records and numbers the kept ones consecutively. After an order-preserving
-decode `map`, `ignore_errors()` drops the images that fail to decode, leaving
-gaps in that numbering; a last `scan` (`_settle_counts`) counts those gaps
-(`decode_error`) and holds each record back until the next one arrives, so the
-last record of a pass also carries the counts of the records dropped after it.
+counts the failed checks (among them the image size each header declares,
+`image_preprocessing.declared_dimensions`, against `max_pixels`), the markers
+and the gaps (`malformed_record`), drops the failed records and numbers the
+kept ones consecutively. After an order-preserving decode `map`,
+`ignore_errors()` drops the images that fail to decode, leaving gaps in that
+numbering; a last `scan` (`_settle_counts`) counts those gaps
+(`decode_error`) and holds each record back until the next one arrives, so
+the last record of a pass also carries the counts of the records dropped
+after it.
 `skipped_records` of a batch thus counts every record dropped before its last
 record, plus, if that record ends a pass, the rest of the pass; in training
 the data repeats and the counts keep growing across passes. A pass in which
 no record survives stops iteration with an `InvalidArgumentError` naming the
 file pattern, the records seen and the count per reason (`NO_USABLE_RECORDS`
 in its message): an all-bad input fails within its first pass, never spins.
+So do `max_unreadable_shards_in_a_row` unreadable shards with nothing read in
+between (`UNREADABLE_SHARDS_IN_A_ROW`, naming the last), and a webdataset
+shard whose storage errors persist after retries ("Cannot read <shard>: ...").
+These two travel with the records (`alarm`) and are raised after decoding:
+one raised before it would be swallowed by decoding's `ignore_errors()`.
 A finite pass (`repeat=False`) keeps its last partial batch
 (`drop_remainder=True` is refused there, since it would drop records
 uncounted).
@@ -88,11 +112,9 @@ whose page faults add ~1 ms of system time per pair; set
 (before TensorFlow starts) to recycle that memory instead.
 `benchmarks/input_pipeline.py` measures the pipeline.
 """
-import json
-import os
+import functools
 import random as _py_random
 import re
-import tarfile
 from typing import Optional
 
 import gin
@@ -104,20 +126,29 @@ from official.align.dataloaders import shard_format
 from official.align.dataloaders import shard_reading
 from official.align.dataloaders import skip_counts
 from official.align.dataloaders import text_preprocessing
+from official.align.dataloaders import tfrecord_shards
+from official.align.dataloaders import webdataset_shards
 
 # Re-exported: the readers' callers know them from here.
 SKIP_REASONS = skip_counts.SKIP_REASONS
 skip_counts_to_dict = skip_counts.skip_counts_to_dict
 total_skipped = skip_counts.total_skipped
+read_webdataset_tar = webdataset_shards.read_webdataset_tar
 
 _MALFORMED = SKIP_REASONS.index("malformed_record")
 _DECODE_ERROR = SKIP_REASONS.index("decode_error")
+_UNREADABLE_SHARD = SKIP_REASONS.index("unreadable_shard")
+# In-band `reason`s of the shard readers' elements that are no skip.
+_NOT_SKIPPED = skip_counts.NOT_SKIPPED
+_END_OF_PASS = skip_counts.END_OF_PASS
+_FATAL = webdataset_shards.FATAL
 _CHECK_BATCH_SIZE = 64  # Records checked together.
-SHARD_FORMATS = ("tfrecord", "webdataset")
+SHARD_FORMATS = shard_reading.SHARD_FORMATS
 IMAGE_DTYPES = ("float32", "uint8")
-_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp")
 # In the message of the error that ends a pass with no usable record.
 NO_USABLE_RECORDS = "records usable in"
+# In the message of the error after too many unreadable shards in a row.
+UNREADABLE_SHARDS_IN_A_ROW = "shards in a row could not be read"
 
 
 def no_usable_records(error: Exception) -> Optional[str]:
@@ -145,63 +176,13 @@ def list_shards(file_pattern) -> list:
   return files
 
 
-def iterate_webdataset_tar(path, keys: shard_format.FeatureKeys =
-                           shard_format.DEFAULT_KEYS):
-  """Yields serialized `tf.train.Example`s from one webdataset tar shard.
-
-  Members `{key}.jpg` (or another image extension), `{key}.txt` (and any
-  others, such as img2dataset's `{key}.json`, which are not read) with the
-  same key form one record; a missing member becomes a missing feature.
-  Members may come in any order within a sample, as webdataset's `TarWriter`
-  writes them; gzip-compressed tars (`.tar.gz`) are read too.
-
-  Args:
-    path: the tar file (any `tf.io.gfile` path); bytes or str.
-    keys: feature names of the records produced.
-
-  Yields:
-    bytes, serialized `tf.train.Example` in the img2dataset layout.
-  """
-  if isinstance(path, bytes):
-    path = path.decode("utf-8")
-
-  def emit(key, parts):
-    image = next((parts[ext] for ext in _IMAGE_EXTENSIONS if ext in parts),
-                 None)
-    return shard_format.make_example(
-        key, image, parts.get("txt"), keys=keys).SerializeToString()
-
-  with tf.io.gfile.GFile(path, "rb") as f:
-    try:
-      with tarfile.open(fileobj=f, mode="r|*") as tar:
-        current_key, parts = None, {}
-        for member in tar:
-          if not member.isfile():
-            continue
-          dirname, basename = os.path.split(member.name)
-          if "." not in basename:
-            continue
-          stem, ext = basename.split(".", 1)
-          key = os.path.join(dirname, stem)
-          if key != current_key and current_key is not None:
-            yield emit(current_key, parts)
-            parts = {}
-          current_key = key
-          parts[ext.lower()] = tar.extractfile(member).read()
-        if current_key is not None:
-          yield emit(current_key, parts)
-    except (tarfile.TarError, EOFError, OSError):
-      # A truncated tar ends the shard; records read so far are kept.
-      return
-
-
 def _first(values: tf.RaggedTensor, default) -> tf.Tensor:
   """values[:, 0] of a ragged [n, (k)] tensor, `default` where k == 0."""
   return values.to_tensor(default_value=default, shape=[None, 1])[:, 0]
 
 
 def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
-                 has_text: tf.Tensor) -> tf.Tensor:
+                 has_text: tf.Tensor, too_large: tf.Tensor) -> tf.Tensor:
   """Index in SKIP_REASONS of the first cheap check a record fails, or -1.
 
   Elementwise over the leading dimensions [...] (one record, or a batch).
@@ -211,6 +192,8 @@ def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
     text: string [...], caption ("" if absent).
     has_image: bool [...], the image feature is present.
     has_text: bool [...], the caption feature is present.
+    too_large: bool [...], the image's header declares more than the
+      reader's `max_pixels` (`image_preprocessing.declared_dimensions`).
 
   Returns:
     int32 [...].
@@ -221,16 +204,23 @@ def check_record(image: tf.Tensor, text: tf.Tensor, has_image: tf.Tensor,
       text)
   blank = tf.strings.regex_full_match(text, r"[\s\p{Z}]*")
   conditions = tf.stack([
-      tf.zeros_like(has_image),  # malformed_record: counted from gaps.
       tf.logical_not(tf.logical_and(has_image, has_text)),
       tf.logical_not(valid_utf8),
       blank,
       image_preprocessing.header_has_zero_size(image),
       tf.logical_not(image_preprocessing.is_supported_format(image)),
+      too_large,
   ], axis=-1)
   first = tf.argmax(tf.cast(conditions, tf.int32), axis=-1,
                     output_type=tf.int32)
-  return tf.where(tf.reduce_any(conditions, axis=-1), first, -1)
+  return tf.where(tf.reduce_any(conditions, axis=-1),
+                  tf.gather(_CHECK_REASONS, first), -1)
+
+
+# The reasons of `check_record`'s checks, in their order.
+_CHECK_REASONS = [SKIP_REASONS.index(name) for name in (
+    "missing_feature", "invalid_utf8", "empty_caption", "zero_size_image",
+    "unknown_image_format", "image_too_large")]
 
 
 def _one_hot(reason: int) -> tf.Tensor:
@@ -276,6 +266,10 @@ class InputReader:
                deterministic: bool = False,
                seed: Optional[int] = None,
                return_text: bool = False,
+               max_pixels: int = image_preprocessing.DEFAULT_MAX_PIXELS,
+               max_member_bytes: int = (
+                   webdataset_shards.DEFAULT_MAX_MEMBER_BYTES),
+               max_unreadable_shards_in_a_row: int = 10,
                preprocessing: Optional[
                    preprocessing_lib.Preprocessing] = None):
     """Configures the reader.
@@ -311,6 +305,12 @@ class InputReader:
       preprocessing: the model's `Preprocessing` (default: the gin-bound
         one); `vocab_file`, `seq_length`, `lower_case`, `image_size`,
         `resize_size` and `pixel_range`, when given, override its fields.
+      max_pixels: images whose header declares more pixels (times GIF
+        frames) are skipped before decoding (`image_too_large`).
+      max_member_bytes: webdataset members above this many bytes, and sparse
+        members, are never read (`record_too_large`).
+      max_unreadable_shards_in_a_row: stop with an error after this many
+        unreadable shards with nothing read in between (storage gone?).
     """
     preprocessing = (preprocessing or preprocessing_lib.Preprocessing()
                      ).replace(**{k: v for k, v in dict(
@@ -366,6 +366,13 @@ class InputReader:
       seed = 0 if deterministic else _py_random.SystemRandom().randrange(2**31)
     self._seed = int(seed)
     self._return_text = return_text
+    if max_pixels < 1 or max_member_bytes < 1 or (
+        max_unreadable_shards_in_a_row < 1):
+      raise ValueError("max_pixels, max_member_bytes and "
+                       "max_unreadable_shards_in_a_row must be >= 1.")
+    self._max_pixels = int(max_pixels)
+    self._max_member_bytes = int(max_member_bytes)
+    self._max_unreadable_in_a_row = int(max_unreadable_shards_in_a_row)
 
   @property
   def checkpointable(self) -> bool:
@@ -383,84 +390,154 @@ class InputReader:
       return image_preprocessing.normalize(images, self._pixel_range)
     return images
 
-  def _read_fn(self) -> shard_reading.ReadFn:
-    """File name → dataset of its serialized records."""
-    if self._shard_format == "tfrecord":
-      return tf.data.TFRecordDataset
-    keys = self._keys
+  def _shard_reader(self) -> shard_reading.ShardReader:
+    return shard_reading.shard_reader(self._shard_format, self._keys,
+                                      self._max_member_bytes)
 
-    def read(filename):
-      return tf.data.Dataset.from_generator(
-          lambda f: iterate_webdataset_tar(f, keys),
-          output_signature=tf.TensorSpec([], tf.string),
-          args=(filename,))
-    return read
+  def _parse(self, interpret, index, element):
+    """Number, raw element -> (number, features, reason, detail, count).
 
-  def _parse(self, index, record):
-    """Number, (record, end_of_pass) -> (number, features, end_of_pass).
-
-    Raises (and is dropped by `ignore_errors`) if the record is unparsable.
+    `interpret` (the `ShardReader`'s) makes the raw element a (record,
+    reason, detail, count). Raises (and is dropped by `ignore_errors`) if the
+    record is unparsable.
 
     Only the image and caption features (and the key) are parsed: optional
-    metadata of any type never makes a record unparsable.
+    metadata of any type never makes a record unparsable. Markers (in-band
+    skips, end of pass) hold "", an empty example.
     """
     keys = self._keys
     spec = {k: tf.io.RaggedFeature(tf.string)
             for k in keys.image_keys + (keys.text, keys.key)}
-    serialized, end_of_pass = record
-    return index, tf.io.parse_single_example(serialized, spec), end_of_pass
+    serialized, reason, detail, count = interpret(element)
+    return (index, tf.io.parse_single_example(serialized, spec), reason,
+            detail, count)
 
-  def _check_batch(self, index, parsed, end_of_pass):
+  def _check_batch(self, index, parsed, in_band, detail, count):
     """Ragged batch of parsed records -> dict of [n] `reason`, `image_bytes`..."""
     keys = self._keys
+    # Counts (and prints) what damaged TFRecord shards lost, if any.
+    in_band, detail, count = tfrecord_shards.resolve_lost(in_band, detail,
+                                                          count)
     # The first image feature present, per record.
     images = tf.concat([parsed[k] for k in keys.image_keys], axis=1)
     image = _first(images, b"")
     text = _first(parsed[keys.text], b"")
+    too_large = image_preprocessing.decoded_pixels(
+        image_preprocessing.declared_dimensions(
+            image, self._max_pixels)) > self._max_pixels
     reason = check_record(image, text, images.row_lengths() > 0,
-                          parsed[keys.text].row_lengths() > 0)
-    reason = tf.where(end_of_pass, -1, reason)  # Markers always go on.
+                          parsed[keys.text].row_lengths() > 0, too_large)
+    end_of_pass = tf.equal(in_band, _END_OF_PASS)
+    # Markers keep their in-band reason; end-of-pass markers always go on.
+    reason = tf.where(tf.equal(in_band, _NOT_SKIPPED), reason,
+                      tf.where(end_of_pass, -1, in_band))
+    key = tf.where(tf.equal(in_band, _NOT_SKIPPED),
+                   _first(parsed[keys.key], b""), detail)
     return {"index": index, "reason": reason, "image_bytes": image,
-            "text": text, "key": _first(parsed[keys.key], b""),
-            "end_of_pass": end_of_pass}
+            "text": text, "key": key, "end_of_pass": end_of_pass,
+            "count": count}
 
-  @staticmethod
-  def _count_batch(state, batch):
+  def _unreadable_in_a_row(self, run, reason, count, end_of_pass, key):
+    """Runs of unreadable shards through a batch.
+
+    Args:
+      run: int64 scalar, unreadable shards in a row before this batch.
+      reason: int32 [n]; count: int64 [n]; end_of_pass: bool [n]; key:
+        string [n] (a marker's detail).
+
+    Returns:
+      (int64 scalar run after the batch, string scalar: "" or the message of
+      a run of `max_unreadable_shards_in_a_row`).
+    """
+    unreadable = tf.logical_and(tf.equal(reason, _UNREADABLE_SHARD),
+                                count > 0)
+    # The count-0 marker that ends an intact shard is no record either.
+    neutral = tf.logical_or(end_of_pass, tf.logical_and(reason >= 0,
+                                                        tf.equal(count, 0)))
+
+    def runs():
+      # Anything but another unreadable shard (or a pass end) breaks a run.
+      breaks = tf.logical_not(tf.logical_or(unreadable, neutral))
+      n = tf.shape(reason, out_type=tf.int64)[0]
+      positions = tf.range(n)
+      lower = positions[:, None] >= positions[None, :]
+      last_break = tf.reduce_max(
+          tf.where(tf.logical_and(lower, breaks[None, :]), positions[None, :],
+                   -1), axis=1)
+      counted = tf.cumsum(tf.cast(unreadable, tf.int64))
+      at_break = tf.gather(counted, tf.maximum(last_break, 0))
+      return tf.where(last_break >= 0, counted - at_break, run + counted)
+
+    per_record = tf.cond(
+        tf.logical_or(tf.reduce_any(unreadable), run > 0), runs,
+        lambda: tf.zeros_like(reason, tf.int64))
+    worst = tf.argmax(per_record)
+    message = tf.where(
+        per_record[worst] >= self._max_unreadable_in_a_row,
+        tf.strings.join([
+            f"{self._max_unreadable_in_a_row} {UNREADABLE_SHARDS_IN_A_ROW} "
+            f"({self._pattern_text}); is the storage available? The last: ",
+            key[worst]]), "")
+    return per_record[-1], message
+
+  def _count_batch(self, state, batch):
     """`scan` step over checked batches: counts, keeps the good records.
 
-    Counts each failed check, and each gap in the record numbering (a record
-    that failed to parse) as a malformed record; numbers the kept records
-    consecutively (`position`) so decode failures leave gaps too.
+    Counts each failed check and in-band skip, and each gap in the record
+    numbering (a record that failed to parse) as a malformed record; numbers
+    the kept records consecutively (`position`) so decode failures leave gaps
+    too. A fatal in-band marker (a storage error that persisted) or
+    `max_unreadable_shards_in_a_row` unreadable shards set an `alarm`
+    message that every later kept record carries, for `_finish_batch` (or
+    `_settle_counts`, at the end of a pass with no usable record) to raise:
+    an error raised here would be swallowed by the `ignore_errors` of
+    decoding.
 
     Args:
       state: (int64 [len(SKIP_REASONS)] counts so far, int64 last record
-        number seen, int64 records kept so far).
+        number seen, int64 records kept so far, int64 unreadable shards in a
+        row, string alarm).
       batch: dict of [n] tensors from `_check_batch`.
 
     Returns:
       The new state and the kept records (end-of-pass markers included), each
-      with its cumulative `skipped_records` [len(SKIP_REASONS)] and its
-      `position`.
+      with its cumulative `skipped_records` [len(SKIP_REASONS)], its
+      `position` and the `alarm` so far.
     """
-    counts, last_index, kept = state
+    counts, last_index, kept, unreadable_run, alarm = state
     index, reason = batch["index"], batch["reason"]
+    fatal = tf.equal(reason, _FATAL)
+    unreadable_run, too_many = self._unreadable_in_a_row(
+        unreadable_run, reason, batch["count"], batch["end_of_pass"],
+        batch["key"])
+    fatal_message = tf.strings.reduce_join(tf.strings.join(
+        ["Cannot read ", tf.boolean_mask(batch["key"], fatal)[:1]]))
+    for message in (fatal_message, too_many):
+      alarm = tf.where(tf.equal(alarm, ""), message, alarm)
     gaps = index - tf.concat([[last_index], index[:-1]], 0) - 1
     per_record = (
-        tf.cast(reason >= 0, tf.int64)[:, None] *
+        (tf.cast(reason >= 0, tf.int64) * batch["count"])[:, None] *
         tf.one_hot(tf.maximum(reason, 0), len(SKIP_REASONS), dtype=tf.int64) +
         gaps[:, None] * _one_hot(_MALFORMED))
     cumulative = counts + tf.cumsum(per_record, axis=0)
-    good = reason < 0
+    good = tf.equal(reason, -1)
     position = kept + tf.cumsum(tf.cast(good, tf.int64)) - 1
     out = {k: tf.boolean_mask(batch[k], good)
            for k in ("index", "image_bytes", "text", "key", "end_of_pass")}
     out["skipped_records"] = tf.boolean_mask(cumulative, good)
     out["position"] = tf.boolean_mask(position, good)
-    state = (cumulative[-1], index[-1], position[-1] + 1)
+    out["alarm"] = tf.fill(tf.shape(out["index"]), alarm)
+    state = (cumulative[-1], index[-1], position[-1] + 1, unreadable_run,
+             alarm)
     return state, out
 
   def _decode(self, element):
-    """Decodes the image; raises (and is dropped) on undecodable bytes."""
+    """Decodes the image; raises (and is dropped) on undecodable bytes.
+
+    Also raises, before decoding, on an image above `max_pixels` that the
+    batched header check could not size (a JPEG whose segments it could not
+    walk, which libjpeg reads anyway): counted as a decode error.
+    """
     seed = tf.stack([
         tf.constant(self._seed % (2**31), tf.int32),
         tf.cast(element["index"] % (2**31), tf.int32)
@@ -474,9 +551,11 @@ class InputReader:
             resize_size=self._resize_size,
             crop_size=self._image_size,
             random_flip=self._random_flip,
-            seed=seed))
+            seed=seed,
+            max_pixels=self._max_pixels,
+            headers_checked=True))
     return {k: element[k] for k in ("index", "position", "text", "key",
-                                    "skipped_records", "end_of_pass")
+                                    "skipped_records", "end_of_pass", "alarm")
             } | {"image": image}
 
   def _no_usable_records(self, records, counts):
@@ -494,34 +573,37 @@ class InputReader:
 
     Counts the decode failures (gaps in `position`), emits the previous
     record (with the counts up to the next record if that is the end of the
-    pass), and raises at the end of a pass in which no record survived.
+    pass), and raises at the end of a pass in which no record survived (the
+    alarm the pass's records carry, if any, else the counts).
 
     Args:
       state: (previous element, has previous, elements seen, records kept
-        this pass, counts at the start of this pass, index of the previous
-        end-of-pass marker).
+        this pass, counts at the start of this pass).
       element: one decoded record or end-of-pass marker.
 
     Returns:
       The new state and (previous element, valid) for `filter`.
     """
-    prev, has_prev, seen, pass_kept, pass_counts, pass_start = state
+    prev, has_prev, seen, pass_kept, pass_counts = state
     end = element["end_of_pass"]
     counts = element["skipped_records"] + (
         element["position"] - seen) * _one_hot(_DECODE_ERROR)
     out = dict(prev)
     out["skipped_records"] = tf.where(end, counts, prev["skipped_records"])
-    records = element["index"] - pass_start - 1
+    out["alarm"] = tf.where(end, element["alarm"], prev["alarm"])
+    # Records seen in a pass that kept none: all skipped.
+    records = tf.reduce_sum(counts - pass_counts)
     check = tf.debugging.Assert(
         tf.logical_or(tf.logical_not(end), pass_kept > 0),
-        [self._no_usable_records(records, counts - pass_counts)])
+        [tf.where(tf.equal(element["alarm"], ""),
+                  self._no_usable_records(records, counts - pass_counts),
+                  element["alarm"])])
     with tf.control_dependencies([check]):
       valid = tf.identity(has_prev)
     current = dict(element, skipped_records=counts)
     state = (current, tf.logical_not(end), seen + 1,
              tf.where(end, tf.constant(0, tf.int64), pass_kept + 1),
-             tf.where(end, counts, pass_counts),
-             tf.where(end, element["index"], pass_start))
+             tf.where(end, counts, pass_counts))
     return state, (out, valid)
 
   def _settle_initial_state(self):
@@ -530,15 +612,21 @@ class InputReader:
              "position": tf.constant(0, tf.int64),
              "text": tf.constant(b""), "key": tf.constant(b""),
              "skipped_records": tf.zeros([len(SKIP_REASONS)], tf.int64),
-             "end_of_pass": tf.constant(False),
+             "end_of_pass": tf.constant(False), "alarm": tf.constant(b""),
              "image": tf.zeros([size, size, 3], tf.uint8)}
     zero = tf.constant(0, tf.int64)
     return (empty, tf.constant(False), zero, zero,
-            tf.zeros([len(SKIP_REASONS)], tf.int64), tf.constant(-1, tf.int64))
+            tf.zeros([len(SKIP_REASONS)], tf.int64))
 
   def _finish_batch(self, batch, unused_valid):
-    """Tokenizes, normalizes; the batch's counts are its last record's."""
-    image = batch["image"]
+    """Tokenizes, normalizes; the batch's counts are its last record's.
+
+    Raises the `alarm` its records carry (`_count_batch`), if any.
+    """
+    alarm = batch["alarm"][-1]
+    with tf.control_dependencies([
+        tf.debugging.Assert(tf.equal(alarm, ""), [alarm])]):
+      image = tf.identity(batch["image"])
     if self._image_dtype == "float32":
       image = _normalize_fused(image, self._pixel_range)
     out = {"image": image}
@@ -557,17 +645,19 @@ class InputReader:
     batch_size = self._global_batch_size
     if input_context is not None:
       batch_size = input_context.get_per_replica_batch_size(batch_size)
+    reader = self._shard_reader()
     ds = shard_reading.read_sharded_records(
-        self._files, self._read_fn(), input_context,
+        self._files, reader.read, input_context,
         is_training=self._is_training, repeat=self._repeat,
         shuffle_buffer_size=self._shuffle_buffer_size,
         cycle_length=self._cycle_length, deterministic=self._deterministic,
-        seed=self._seed, mark_pass_end=True)
+        seed=self._seed,
+        pass_end_marker=reader.pass_end)
     # Numbers seed the augmentation; their gaps count unparsable records.
     ds = ds.enumerate()
     # Every map up to the last `scan` keeps the order: the counts rely on it.
-    ds = ds.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True)
+    ds = ds.map(functools.partial(self._parse, reader.interpret),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.ignore_errors()
     # The cheap checks and their counts run on batches of records (one op per
     # batch instead of ~40 per record).
@@ -575,7 +665,8 @@ class InputReader:
     ds = ds.map(self._check_batch, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     ds = ds.scan((tf.zeros([len(SKIP_REASONS)], tf.int64),
-                  tf.constant(-1, tf.int64), tf.constant(0, tf.int64)),
+                  tf.constant(-1, tf.int64), tf.constant(0, tf.int64),
+                  tf.constant(0, tf.int64), tf.constant(b"")),
                  self._count_batch)
     ds = ds.unbatch()
     ds = ds.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE,

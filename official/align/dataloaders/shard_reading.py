@@ -17,16 +17,94 @@ The file-level part of the ALIGN and transfer readers (`input_reader`,
 * `cycle_length` files are read at once (`interleave`, one record from each
   in turn); `deterministic=False` lets a faster file go first.
 * Repeating repeats whole passes: each pass reads every file once, its record
-  shuffle buffer drains at the pass's end, and with `mark_pass_end` an
-  end-of-pass marker follows each pass (so a reader can tell "this pass is
-  over" from "no record has come yet").
+  shuffle buffer drains at the pass's end, and with `pass_end_marker` that
+  element follows each pass (so a reader can tell "this pass is over" from
+  "no record has come yet").
 """
+import dataclasses
+import os
 from typing import Callable, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-# tf.string [] file name → dataset of tf.string [] serialized records.
+from official.align.dataloaders import shard_format
+from official.align.dataloaders import skip_counts
+from official.align.dataloaders import tfrecord_shards
+from official.align.dataloaders import webdataset_shards
+
+# tf.string [] file name → dataset of its records (e.g. tf.string [], or a
+# `ShardReader`'s raw elements).
 ReadFn = Callable[[tf.Tensor], tf.data.Dataset]
+SHARD_FORMATS = ("tfrecord", "webdataset")
+
+
+def detect_shard_format(files: Sequence[str]) -> str:
+  """"webdataset" if every file is a .tar or .tar.gz, else "tfrecord"."""
+  names = [os.path.basename(f).lower() for f in files]
+  if names and all(n.endswith((".tar", ".tar.gz", ".tgz")) for n in names):
+    return "webdataset"
+  return "tfrecord"
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardReader:
+  """How to read shards of one format, damage included.
+
+  Attributes:
+    read: `ReadFn`, file name → its raw elements (for
+      `read_sharded_records`).
+    interpret: raw element → `(record, reason, detail, count)` scalars
+      (string, int32, string, int64), in-graph, for the consumer's
+      per-record `map`: a record is (record, NOT_SKIPPED, "", 1); a marker
+      counts `count` records under SKIP_REASONS[reason]
+      (`tfrecord_shards.LOST_PENDING` and `MISSING_PENDING` until
+      `tfrecord_shards.resolve_lost`; `webdataset_shards.FATAL`: stop).
+    pass_end: the raw element to put after each pass (it interprets as
+      reason `skip_counts.END_OF_PASS`).
+  """
+  read: ReadFn
+  interpret: Callable
+  pass_end: object
+
+
+def shard_reader(
+    shard_format_name: str,
+    keys: shard_format.FeatureKeys = shard_format.DEFAULT_KEYS,
+    max_member_bytes: int = webdataset_shards.DEFAULT_MAX_MEMBER_BYTES
+) -> ShardReader:
+  """The damage-tolerant `ShardReader` of a shard format.
+
+  TFRecord: `tfrecord_shards` (in-graph). Webdataset: a Python generator
+  (`webdataset_shards.read_webdataset_tar`), whose iterator cannot go into a
+  checkpoint.
+
+  Args:
+    shard_format_name: one of SHARD_FORMATS.
+    keys: feature names of the records a webdataset reader makes.
+    max_member_bytes: webdataset members above this are never read.
+  """
+  if shard_format_name not in SHARD_FORMATS:
+    raise ValueError(f"shard_format_name must be in {SHARD_FORMATS}, got "
+                     f"{shard_format_name!r}.")
+  if shard_format_name == "tfrecord":
+    return ShardReader(tfrecord_shards.read_tfrecord_shard,
+                       tfrecord_shards.interpret,
+                       tfrecord_shards.PASS_END_ELEMENT)
+
+  def read(filename):
+    return tf.data.Dataset.from_generator(
+        lambda f: webdataset_shards.read_webdataset_tar(
+            f, keys, max_member_bytes),
+        output_signature=(tf.TensorSpec([], tf.string),
+                          tf.TensorSpec([], tf.int32),
+                          tf.TensorSpec([], tf.string),
+                          tf.TensorSpec([], tf.int64)),
+        args=(filename,))
+
+  return ShardReader(
+      read, lambda element: element,
+      (tf.constant(b""), tf.constant(skip_counts.END_OF_PASS),
+       tf.constant(b""), tf.constant(0, tf.int64)))
 
 
 def pipeline_shard(
@@ -49,7 +127,7 @@ def read_sharded_records(
     cycle_length: int,
     deterministic: bool,
     seed: int,
-    mark_pass_end: bool = False) -> tf.data.Dataset:
+    pass_end_marker=None) -> tf.data.Dataset:
   """The serialized records of this input pipeline (module docstring).
 
   Args:
@@ -63,13 +141,12 @@ def read_sharded_records(
     cycle_length: files read concurrently.
     deterministic: ordered interleave.
     seed: file shuffle seed (`seed + 1` for the records).
-    mark_pass_end: yield `(record, end_of_pass)` pairs, `end_of_pass` a bool
-      scalar: False for every record, True for one `(b"", True)` marker after
-      each pass.
+    pass_end_marker: an element (of `read_fn`'s structure) to follow each
+      pass, or None.
 
   Returns:
-    A dataset of whatever `read_fn` yields (tf.string [] records), or of
-    `(record, end_of_pass)` pairs with `mark_pass_end`.
+    A dataset of whatever `read_fn` yields (e.g. tf.string [] records), with
+    `pass_end_marker` after each pass.
 
   Raises:
     ValueError: `files` is empty.
@@ -94,9 +171,8 @@ def read_sharded_records(
   if is_training:
     ds = ds.shuffle(shuffle_buffer_size, seed=seed + 1,
                     reshuffle_each_iteration=True)
-  if mark_pass_end:
-    ds = ds.map(lambda record: (record, False)).concatenate(
-        tf.data.Dataset.from_tensors((tf.constant(b""), True)))
+  if pass_end_marker is not None:
+    ds = ds.concatenate(tf.data.Dataset.from_tensors(pass_end_marker))
   if repeat:
     ds = ds.repeat()
   return ds

@@ -15,14 +15,33 @@ import numpy as np
 
 # In the order the checks run: a record is counted under the first that fails.
 SKIP_REASONS = (
+    "unreadable_shard",      # Records of a shard lost to damage (TFRecord:
+                             # each record from the damaged one on; a cut
+                             # tar: one), or a shard that cannot be opened
+                             # (one); the path printed.
+    "record_too_large",      # A tar member above the size cap, or sparse.
     "malformed_record",      # Not a parsable tf.train.Example / tar sample.
     "missing_feature",       # No image or no caption.
     "invalid_utf8",          # The caption is not UTF-8.
     "empty_caption",         # Empty or whitespace-only caption.
     "zero_size_image",       # Empty image bytes, or a header with a 0 side.
     "unknown_image_format",  # No JPEG/PNG/GIF/BMP/WebP magic bytes.
+    "image_too_large",       # The header declares more than `max_pixels`.
     "decode_error",          # The image bytes fail to decode.
 )
+# The `reason` of a record that is not skipped (in-band markers of the shard
+# readers carry an index of SKIP_REASONS instead, and how many records they
+# stand for).
+NOT_SKIPPED = -1
+# The `reason` of the marker a reader puts after each pass over its shards.
+END_OF_PASS = -2
+
+
+def reason_index(name: str) -> int:
+  """Index of `name` in SKIP_REASONS (ValueError naming it if unknown)."""
+  if name not in SKIP_REASONS:
+    raise ValueError(f"Unknown skip reason {name!r}; known: {SKIP_REASONS}.")
+  return SKIP_REASONS.index(name)
 
 
 def skip_counts_to_dict(counts) -> Dict[str, int]:

@@ -31,6 +31,7 @@ class TextTokenizer(tf.Module):
                vocab_file: str,
                seq_length: int = 64,
                lower_case: bool = True,
+               bytes_per_token: int = 32,
                name: str = "text_tokenizer"):
     """Builds the tokenizer.
 
@@ -42,12 +43,20 @@ class TextTokenizer(tf.Module):
         truncated, shorter are padded with [PAD].
       lower_case: lower-case and strip accents before WordPiece; must match
         how the vocabulary was built.
+      bytes_per_token: `__call__` cuts each text to `bytes_per_token *
+        seq_length` bytes before tokenizing, so a huge caption (megabytes of
+        it) costs no more than a long one. Real text needs far fewer bytes
+        per word piece (about 4-6 in English; at most 4 per character), so
+        normal captions get the same tokens as uncut.
       name: module name.
     """
     super().__init__(name=name)
     if seq_length < 2:
       raise ValueError(f"seq_length must be >= 2, got {seq_length}")
+    if bytes_per_token < 1:
+      raise ValueError(f"bytes_per_token must be >= 1, got {bytes_per_token}")
     self.seq_length = seq_length
+    self.max_text_bytes = bytes_per_token * seq_length
     self.lower_case = lower_case
     self._tokenizer = nlp_layers.BertTokenizer(
         vocab_file=vocab_file, lower_case=lower_case)
@@ -75,7 +84,8 @@ class TextTokenizer(tf.Module):
     """Tokenizes and packs a batch of texts.
 
     Args:
-      texts: string [B] (UTF-8), or a string scalar (then outputs are [L]).
+      texts: string [B] (UTF-8), or a string scalar (then outputs are [L]);
+        only the first `max_text_bytes` bytes of each are read.
 
     Returns:
       dict with int32 tensors `input_word_ids` (token ids, [PAD]-padded),
@@ -86,6 +96,8 @@ class TextTokenizer(tf.Module):
     scalar = texts.shape.rank == 0
     if scalar:
       texts = texts[tf.newaxis]
+    # A character cut in two at the end becomes [UNK], past seq_length.
+    texts = tf.strings.substr(texts, 0, self.max_text_bytes)
     packed = self.bert_pack_inputs(self.tokenize(texts))
     for v in packed.values():
       v.set_shape([None, self.seq_length])

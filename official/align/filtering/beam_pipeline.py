@@ -9,7 +9,11 @@ r"""Filters img2dataset TFRecord shards with ALIGN's rules, on Apache Beam.
 
 The rules and their charging order are in `rules.py`. Kept records are
 written unchanged (byte-identical) to `output_dir/filtered-SSSSS-of-NNNNN
-.tfrecord`, with `output_dir/report.json` (see `_build_report`).
+.tfrecord`, with `output_dir/report.json` (see `_build_report`). The input is
+TFRecord shards; webdataset tars are refused by name (the output keeps the
+input's records). Every image header is read (PIL, no decoding): one
+declaring more than `--max_image_pixels` is charged to `image_size`, whatever
+its metadata says.
 
 Outputs are first written to a temporary subdirectory of `output_dir`; only
 when the whole pipeline has succeeded are the shards renamed into place,
@@ -330,6 +334,17 @@ def _delete_tree(directory: str) -> None:
     FileSystems.delete([directory])
 
 
+def _check_input_format(input_pattern: str) -> None:
+  """Refuses webdataset tars: the filter reads and writes TFRecord shards."""
+  for metadata in FileSystems.match([input_pattern])[0].metadata_list:
+    name = FileSystems.split(metadata.path)[1].lower()
+    if name.endswith((".tar", ".tar.gz", ".tgz")):
+      raise ValueError(
+          f"The filter reads TFRecord shards (img2dataset --output_format="
+          f"tfrecord) and writes kept records unchanged; {metadata.path} is "
+          "a webdataset tar. Download the corpus as TFRecord to filter it.")
+
+
 def run(input_pattern: str,
         output_dir: str,
         config: rules.FilterConfig = rules.FilterConfig(),
@@ -341,9 +356,11 @@ def run(input_pattern: str,
 
   Raises:
     FileExistsError: `output_dir` already holds a filtered output.
+    ValueError: the input is webdataset tars.
     FilteringError: the pipeline failed; nothing was published.
   """
   _check_output_dir_free(output_dir)
+  _check_input_format(input_pattern)
   work_dir = FileSystems.join(output_dir, f"_tmp-{uuid.uuid4().hex}")
   try:
     pipeline = beam.Pipeline(options=pipeline_options or PipelineOptions())
@@ -396,6 +413,9 @@ flags.DEFINE_integer("eval_max_hamming_distance",
                      _DEFAULTS.eval_max_hamming_distance,
                      "dHash distance (of 64 bits) at or below which an image "
                      "is a near-duplicate of an eval image.")
+flags.DEFINE_integer("max_image_pixels", _DEFAULTS.max_image_pixels,
+                     "Drop images whose header declares more pixels "
+                     "(decompression bombs).")
 flags.DEFINE_string("image_feature", _DEFAULT_KEYS.image, "Image bytes key.")
 flags.DEFINE_string("text_feature", _DEFAULT_KEYS.text, "Alt-text key.")
 flags.DEFINE_string("width_feature", _DEFAULT_KEYS.width,

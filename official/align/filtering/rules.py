@@ -8,11 +8,15 @@ Rules, in charging order (`RULE_ORDER`). A removed pair is charged to the
 first rule it fails, so the per-rule counts add up to input - output:
 
 1. `malformed`: the record is not a `tf.train.Example`, lacks the image or
-   text feature, its text is not UTF-8, or its image cannot be read when it
-   has to be (no size metadata, or eval near-duplicate check enabled).
-2. `image_size`: shorter side <= `min_image_side` or aspect ratio (long side
-   / short side) >= `max_aspect_ratio`. Sizes come from the width/height
-   features when both are present, else from the image header.
+   text feature, its text is not UTF-8, or its image header cannot be read
+   (or, with the eval near-duplicate check on, its image cannot be decoded).
+2. `image_size`: the image header declares more than `max_image_pixels`
+   pixels (a decompression bomb: a 48 KB PNG can declare 20000 x 20000;
+   metadata never vouches for it), or the shorter side <= `min_image_side`
+   or the aspect ratio (long side / short side) >= `max_aspect_ratio`. For
+   the side and ratio, sizes come from the width/height features when both
+   are present (img2dataset's `original_*` give the size before its
+   resizing), else from the image header.
 3. `text_length`: fewer than `min_unigrams` or more than `max_unigrams`
    tokens.
 4. `eval_near_duplicate`: the image's 64-bit dHash is within
@@ -39,12 +43,14 @@ import hashlib
 import io
 import re
 from typing import Iterable, Mapping, Sequence
+import warnings
 
 from google.protobuf import message
 import numpy as np
 from PIL import Image
 import tensorflow as tf
 
+from official.align.dataloaders import image_preprocessing
 from official.align.dataloaders import shard_format
 
 MALFORMED = "malformed"
@@ -73,6 +79,9 @@ class FilterConfig:
   min_unigrams: int = 3
   max_unigrams: int = 20
   eval_max_hamming_distance: int = 4
+  # Above PIL's own bomb limit (2 * PIL.Image.MAX_IMAGE_PIXELS, 179e6 by
+  # default), PIL refuses to open an image at all: keep this below it.
+  max_image_pixels: int = image_preprocessing.DEFAULT_MAX_PIXELS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,12 +127,24 @@ def _single_int(feature, name: str) -> int | None:
   return int(feature[name].int64_list.value[0])
 
 
+# What `read_image_size` gives for an image PIL refuses as a decompression
+# bomb: above any pixel cap.
+BOMB_SIZE = (2**31, 2**31)
+
+
 def read_image_size(image: bytes) -> tuple[int, int] | None:
-  """(width, height) from the image header (no pixel decoding), or `None`."""
+  """(width, height) from the image header (no pixel decoding), or `None`.
+
+  An image PIL refuses to open as a decompression bomb gives `BOMB_SIZE`.
+  """
   try:
-    with Image.open(io.BytesIO(image)) as img:
-      return img.size
-  except (OSError, ValueError, Image.DecompressionBombError):
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      with Image.open(io.BytesIO(image)) as img:
+        return img.size
+  except Image.DecompressionBombError:
+    return BOMB_SIZE
+  except (OSError, ValueError):
     return None
 
 
@@ -180,17 +201,22 @@ def first_record_failure(pair: Pair | None,
                          eval_hashes: np.ndarray | None = None) -> str | None:
   """The first failing per-record rule (1-4), or `None`.
 
-  Costly checks run only when the cheaper, earlier rules pass. Without
+  Costly checks run only when the cheaper, earlier rules pass (no image is
+  decoded before its header passed `max_image_pixels`). Without
   `eval_hashes` the near-duplicate rule is off.
   """
   if pair is None:
     return MALFORMED
+  # Always read the header: metadata may lie about a bomb.
+  header_size = read_image_size(pair.image)
+  if header_size is None:
+    return MALFORMED
+  if header_size[0] * header_size[1] > config.max_image_pixels:
+    return IMAGE_SIZE
   if pair.width is not None and pair.height is not None:
     size = (pair.width, pair.height)
   else:
-    size = read_image_size(pair.image)
-  if size is None:
-    return MALFORMED
+    size = header_size
   if not image_size_ok(*size, config):
     return IMAGE_SIZE
   if not text_length_ok(tokenize(pair.text), config):

@@ -1,5 +1,7 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
 """The ALIGN dual encoder and its cross-replica contrastive training step."""
+import inspect
+import math
 from typing import Any, Callable, Dict, Mapping, Optional
 
 import gin
@@ -29,9 +31,10 @@ class AlignModel(tf_keras.Model):
   dict of float32 [batch, embed_dim] `image_embeddings` and
   `text_embeddings`, unit L2 norm. Either modality may be absent.
 
-  `train_step` and `test_step` compute `losses.contrastive_loss` with in-batch
-  negatives gathered from every replica, under any `tf.distribute` strategy.
-  The temperature and the loss stay float32 under mixed precision.
+  `train_step` and `test_step` compute `loss_fn` (`losses.contrastive_loss`
+  by default, or `losses.sigmoid_loss`) with in-batch negatives gathered from
+  every replica, under any `tf.distribute` strategy. The temperature (and
+  the sigmoid loss's bias) and the loss stay float32 under mixed precision.
   """
 
   def __init__(self,
@@ -39,8 +42,8 @@ class AlignModel(tf_keras.Model):
                text_encoder: tf_keras.Model = gin.REQUIRED,
                temperature_init: float = 1.0,
                learn_temperature: bool = True,
-               loss_fn: Callable[..., losses.ContrastiveLossOutput] = (
-                   losses.contrastive_loss),
+               loss_fn: Callable[..., Any] = losses.contrastive_loss,
+               logit_bias_init: Optional[float] = None,
                name: str = "align",
                **kwargs):
     """Builds the dual encoder.
@@ -50,7 +53,13 @@ class AlignModel(tf_keras.Model):
       text_encoder: maps token ids to [batch, embed_dim] (e.g. `TextEncoder`).
       temperature_init: initial temperature (logits = cosine / temperature).
       learn_temperature: train the temperature, or keep it fixed.
-      loss_fn: the contrastive loss (its options are gin-bound).
+      loss_fn: the contrastive loss (its options are gin-bound):
+        `losses.contrastive_loss` (softmax) or `losses.sigmoid_loss`.
+      logit_bias_init: initial logit bias of a loss that takes one
+        (`sigmoid_loss`: -10, Zhai et al. 2023); unused otherwise. Such a
+        loss also learns the temperature as SigLIP does, in log space:
+        variables `log_logit_scale` = -log(temperature) and `logit_bias`,
+        both float32 and trained unless `learn_temperature` is False.
       name: model name.
       **kwargs: forwarded to `tf_keras.Model`.
     """
@@ -58,11 +67,45 @@ class AlignModel(tf_keras.Model):
     self.image_encoder = image_encoder
     self.text_encoder = text_encoder
     self.loss_fn = loss_fn
-    self.temperature = self.add_weight(
-        name="temperature", shape=(), dtype=tf.float32,
-        initializer=tf_keras.initializers.Constant(temperature_init),
-        trainable=learn_temperature)
+    self.log_logit_scale = self.logit_bias = None
+    if "logit_bias" in inspect.signature(loss_fn).parameters:
+      if logit_bias_init is None:
+        raise ValueError("This loss learns a logit bias: bind "
+                         "AlignModel.logit_bias_init (sigmoid_loss: -10.0).")
+      self.log_logit_scale = self.add_weight(
+          name="log_logit_scale", shape=(), dtype=tf.float32,
+          initializer=tf_keras.initializers.Constant(
+              -math.log(temperature_init)),
+          trainable=learn_temperature)
+      self.logit_bias = self.add_weight(
+          name="logit_bias", shape=(), dtype=tf.float32,
+          initializer=tf_keras.initializers.Constant(logit_bias_init),
+          trainable=learn_temperature)
+      self._temperature = None
+    else:
+      # Checkpointed as "temperature" (the weight's name), as ever.
+      self._temperature = self._no_dependency(self.add_weight(
+          name="temperature", shape=(), dtype=tf.float32,
+          initializer=tf_keras.initializers.Constant(temperature_init),
+          trainable=learn_temperature))
     self._loss_tracker = tf_keras.metrics.Mean(name="loss")
+
+  @property
+  def temperature(self):
+    """Logits = cosine / temperature: a float32 scalar variable, or (with a
+    logit bias) the tensor exp(-log_logit_scale)."""
+    if self._temperature is not None:
+      return self._temperature
+    return tf.exp(-self.log_logit_scale)
+
+  @property
+  def logit_parameters(self) -> Dict[str, tf.Variable]:
+    """The learnable logit variables by checkpoint name (`temperature`, or
+    `log_logit_scale` and `logit_bias`)."""
+    if self._temperature is not None:
+      return {"temperature": self._temperature}
+    return {"log_logit_scale": self.log_logit_scale,
+            "logit_bias": self.logit_bias}
 
   def encode_image(self, images: tf.Tensor, training=None) -> tf.Tensor:
     """float [batch, H, W, 3] → float32 [batch, embed_dim], unit norm."""
@@ -89,12 +132,13 @@ class AlignModel(tf_keras.Model):
     return [self._loss_tracker]
 
   def compute_contrastive_loss(self, inputs: Mapping[str, tf.Tensor],
-                               training: bool
-                               ) -> losses.ContrastiveLossOutput:
+                               training: bool):
     """Forward pass and this replica's loss (mean over its local rows)."""
     embeddings = self(inputs, training=training)
+    extra = {} if self.logit_bias is None else {"logit_bias": self.logit_bias}
     return self.loss_fn(embeddings["image_embeddings"],
-                        embeddings["text_embeddings"], self.temperature)
+                        embeddings["text_embeddings"], self.temperature,
+                        **extra)
 
   def compute_gradients(self, data: Mapping[str, tf.Tensor]):
     """One replica's share of a training step, before the update.
@@ -102,8 +146,8 @@ class AlignModel(tf_keras.Model):
     Returns:
       (gradients, output, gradient_norm): gradients of the global-batch mean
       loss for `self.trainable_variables`, already summed over replicas
-      (identical on every replica); this replica's `ContrastiveLossOutput`;
-      the global norm of the gradients.
+      (identical on every replica); this replica's loss output (e.g.
+      `ContrastiveLossOutput`); the global norm of the gradients.
     """
     return compute_replica_gradients(
         self, lambda: self.compute_contrastive_loss(data, training=True))
@@ -131,6 +175,8 @@ class AlignModel(tf_keras.Model):
         "text_to_image_accuracy": mean(output.text_to_image_accuracy),
         "temperature": tf.identity(self.temperature),
     }
+    if self.logit_bias is not None:
+      logs["logit_bias"] = tf.identity(self.logit_bias)
     logs.update(extra)
     return logs
 

@@ -94,10 +94,10 @@ flags.DEFINE_enum("embedding_dtype", "float32", ("float32", "float16"),
                   "embed: dtype of the stored embeddings.")
 flags.DEFINE_integer("files_per_shard", 1000, "embed: image files per "
                      "embedding shard (an input shard gives one).")
-flags.DEFINE_string("runner", "DirectRunner",
-                    "embed: the Beam runner (DirectRunner, DataflowRunner, "
-                    "FlinkRunner, SparkRunner, ...); other Beam options "
-                    "such as --project or --direct_num_workers pass through.")
+# No --runner flag here: it and every other Beam option (--runner=
+# DataflowRunner --project=...) pass through to Beam, DirectRunner by
+# default. An absl flag would also swallow `--runner` in the filter's
+# command line when both modules are imported in one process.
 # search
 flags.DEFINE_string("text", None, "search: query text.")
 flags.DEFINE_string("image", None, "search: query image file.")
@@ -212,7 +212,7 @@ def embed(beam_args) -> None:
         fmt=FLAGS.images_format, dtype=FLAGS.embedding_dtype,
         batch_size=FLAGS.batch_size, files_per_shard=FLAGS.files_per_shard,
         pipeline_options=embed_pipeline.PipelineOptions(
-            list(beam_args) + [f"--runner={FLAGS.runner}"]))
+            list(beam_args)))
   except embed_pipeline.EmbeddingError as e:
     logging.debug("embed failed", exc_info=True)
     sys.exit(f"search: error: {e}")

@@ -52,27 +52,48 @@ def build_serving_modules(model: align_model.AlignModel,
     (image module, its signatures, text module, its signatures): see
     `image_module.build_image_module`, `text_module.build_text_module`.
   """
+  logit_bias = 0.0 if model.logit_bias is None else model.logit_bias
   image, image_signatures = image_module.build_image_module(
       model.image_encoder, model.temperature, preprocessing.resize_size,
-      preprocessing.image_size, preprocessing.pixel_range)
+      preprocessing.image_size, preprocessing.pixel_range,
+      logit_bias=logit_bias)
   text, text_signatures = text_module.build_text_module(
       model.text_encoder, model.temperature, preprocessing.vocab_file,
-      preprocessing.seq_length, preprocessing.lower_case)
+      preprocessing.seq_length, preprocessing.lower_case,
+      logit_bias=logit_bias)
   return image, image_signatures, text, text_signatures
+
+
+def _probabilities_section(logit_bias: Optional[float]) -> str:
+  """How the export's logits become probabilities, for its training loss."""
+  if logit_bias is None:
+    return """Trained with the softmax contrastive loss (`logit_bias` = 0):
+probabilities over a set of candidates (e.g. zero-shot classes, one image
+against N texts) are `softmax(logit_scale * cosine)` over the candidates;
+a single pair has no probability of its own."""
+  return f"""Trained with the sigmoid loss (SigLIP; `logit_bias` =
+{logit_bias:.6g}): each image-text pair has its own probability of matching,
+`sigmoid(logit_scale * cosine + logit_bias)`, independent of the other
+candidates (for a ranking, any monotone score such as the cosine does)."""
 
 
 def _readme(config: preprocessing_lib.Preprocessing, model: align_model.AlignModel,
             checkpoint: str) -> str:
   """README.md of an export."""
   temperature = float(model.temperature.numpy())
+  logit_bias = (None if model.logit_bias is None
+                else float(model.logit_bias.numpy()))
   embed_dim = int(model.encode_text(
       {k: tf.zeros([1, 2], tf.int32) for k in align_model.TEXT_KEYS}
   ).shape[-1])
   return f"""# ALIGN TF Hub export
 
 Exported from `{checkpoint}`. Embeddings are float32 `[batch, {embed_dim}]`
-with unit L2 norm; logits = cosine similarity × `logit_scale`
-(= 1 / temperature = {1.0 / temperature:.6g}).
+with unit L2 norm; logits = cosine similarity × `logit_scale` + `logit_bias`
+(`logit_scale` = 1 / temperature = {1.0 / temperature:.6g}, `logit_bias` =
+{logit_bias or 0.0:.6g}).
+
+{_probabilities_section(logit_bias)}
 
 ## image_encoder/
 
@@ -84,10 +105,11 @@ with unit L2 norm; logits = cosine similarity × `logit_scale`
   ("{config.pixel_range}").
 * `image_bytes`: `image_bytes` tf.string `[batch]` of encoded
   JPEG/PNG/GIF/BMP → `embeddings` (decoded as in evaluation).
-* `logit_scale`: no input → `logit_scale` float32 scalar.
+* `logit_scale`: no input → `logit_scale` and `logit_bias`, float32
+  scalars.
 * `hub.KerasLayer(..., trainable=True)` fine-tunes the tower (BatchNorm in
-  training mode when called with `training=True`). `temperature` is a
-  non-trainable variable.
+  training mode when called with `training=True`). `temperature` and
+  `logit_bias` are non-trainable variables.
 
 ## text_encoder/
 
@@ -98,26 +120,47 @@ Needs `import tensorflow_text` before loading (tokeniser ops).
   lower_case={config.lower_case}), truncated to {config.seq_length} tokens.
 * `token_ids`: int32 `[batch, length]` `input_word_ids`, `input_mask`,
   `input_type_ids` (as made by `text_preprocessor`) → `embeddings`.
+* `token_ids_unchunked`: the same in one pass (no loop; what the TFLite and
+  ONNX converters take).
 * `logit_scale`: as above.
 
 ## text_preprocessor/
 
 Model Garden's BERT preprocessing API (needs `import tensorflow_text`):
-default call `sentences` tf.string `[batch]` → int32 `[batch,
-{config.seq_length}]` `input_word_ids`, `input_mask`, `input_type_ids`;
-`.tokenize(strings)` → RaggedTensor; `.bert_pack_inputs([tokens],
-seq_length=N)`.
+default call and `serving_default` `sentences` tf.string `[batch]` → int32
+`[batch, {config.seq_length}]` `input_word_ids`, `input_mask`,
+`input_type_ids` (named as `text_encoder`'s `token_ids` inputs, so a TF
+Serving client feeds them on by name); `.tokenize(strings)` →
+RaggedTensor; `.bert_pack_inputs([tokens], seq_length=N)`.
 
-## Example
+## Example (TF-Hub, tf-keras)
 
 ```python
 import tensorflow as tf, tensorflow_hub as hub, tensorflow_text  # noqa
 image_encoder = hub.KerasLayer("image_encoder")
 text_encoder = hub.KerasLayer("text_encoder")
-scale = tf.saved_model.load("text_encoder").logit_scale()["logit_scale"]
-logits = scale * tf.matmul(image_encoder(images),
-                           text_encoder(tf.constant(["a photo of a dog"])),
-                           transpose_b=True)
+head = tf.saved_model.load("text_encoder").logit_scale()
+logits = head["logit_scale"] * tf.matmul(
+    image_encoder(images), text_encoder(tf.constant(["a photo of a dog"])),
+    transpose_b=True) + head["logit_bias"]
+```
+
+## Example (Keras 3)
+
+`hub.KerasLayer` needs tf-keras; with Keras 3 (`import keras`, the default
+since TF 2.16) load each module with `keras.layers.TFSMLayer`. Its default
+endpoint `serve` is `serving_default`; `call_endpoint="image_bytes"` and
+`"token_ids"` (one dict of the three id tensors) reach the others. Each
+returns a dict with `embeddings`:
+
+```python
+import keras, tensorflow_text  # noqa
+text = keras.Input([], dtype="string")
+text_model = keras.Model(
+    text, keras.layers.TFSMLayer("text_encoder")(text)["embeddings"])
+pixels = keras.Input([None, None, 3])
+image_model = keras.Model(
+    pixels, keras.layers.TFSMLayer("image_encoder")(pixels)["embeddings"])
 ```
 
 Inspect with `saved_model_cli show --dir image_encoder --all`. The text
@@ -184,11 +227,19 @@ def export(model_dir: str,
           ("text_encoder", text, text_signatures)):
         (input_spec,) = tf.nest.flatten(
             signatures["serving_default"].structured_input_signature)
-        tf.saved_model.save(
-            layers.reusable_saved_model(module, input_spec),
-            os.path.join(tmp_dir, name), signatures=signatures)
-    text.preprocessor.save(os.path.join(tmp_dir, "text_preprocessor"),
-                           include_optimizer=False, save_format="tf")
+        saveable = layers.reusable_saved_model(module, input_spec)
+        for endpoint, fn in layers.keras_endpoints(signatures).items():
+          setattr(saveable, endpoint, fn)
+        tf.saved_model.save(saveable, os.path.join(tmp_dir, name),
+                            signatures=signatures)
+    preprocessor_signatures = text_module.preprocessor_signatures(
+        text.preprocessor)
+    for endpoint, fn in layers.keras_endpoints(
+        preprocessor_signatures).items():
+      setattr(text.preprocessor, endpoint, fn)
+    text.preprocessor.save(
+        os.path.join(tmp_dir, "text_preprocessor"), include_optimizer=False,
+        save_format="tf", signatures=preprocessor_signatures)
     with tf.io.gfile.GFile(os.path.join(tmp_dir, "README.md"), "w") as f:
       f.write(_readme(config, model, checkpoint))
     atomic_publish.replace_dir(tmp_dir, export_dir, atomic_publish.gfile_ops())

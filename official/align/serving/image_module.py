@@ -10,6 +10,7 @@ and the trainable variables are exported).
 """
 from typing import Dict
 
+import gin
 import tensorflow as tf
 import tf_keras
 
@@ -69,11 +70,15 @@ class EvalPreprocessing(tf_keras.layers.Layer):
                 crop_size=self.crop_size, pixel_range=self.pixel_range)
 
 
+@gin.configurable(denylist=["image_encoder", "temperature"])
 def build_image_module(image_encoder: tf_keras.Model,
                        temperature: tf.Variable,
                        resize_size: int,
                        crop_size: int,
-                       pixel_range: str):
+                       pixel_range: str,
+                       logit_bias=0.0,
+                       max_pixels: int = (
+                           image_preprocessing.DEFAULT_MAX_PIXELS)):
   """The image encoder to export, and its signatures.
 
   Args:
@@ -82,14 +87,19 @@ def build_image_module(image_encoder: tf_keras.Model,
     resize_size: evaluation resize of the shorter side, pixels.
     crop_size: evaluation central crop (the tower's input size), pixels.
     pixel_range: "unit" or "symmetric", the tower's input range.
+    logit_bias: the trained `AlignModel.logit_bias` (sigmoid loss), or 0.
+    max_pixels: the `image_bytes` signature refuses, before decoding, an
+      image whose header declares more pixels (times GIF frames): one
+      `InvalidArgumentError` starting "image_too_large:" for the call.
 
   Returns:
     (module, signatures): `module` maps float32 [batch, height, width, 3] in
     [0, 1] to float32 [batch, embed_dim] with unit L2 norm, and has
-    `temperature` and `logit_scale()`; `signatures` is the dict for
-    `tf.saved_model.save`: `serving_default` (`images` → `embeddings`),
-    `image_bytes` (string [batch] `image_bytes` of JPEG/PNG/GIF/BMP →
-    `embeddings`) and `logit_scale` (→ `logit_scale`).
+    `temperature`, `logit_bias` and `logit_scale()`; `signatures` is the
+    dict for `tf.saved_model.save`: `serving_default` (`images` → `embeddings`),
+    `image_bytes` (string [batch] `image_bytes` of JPEG/PNG/GIF/BMP/WebP →
+    `embeddings`; images above `max_pixels` refused) and `logit_scale`
+    (→ `logit_scale`, `logit_bias`).
   """
   images = tf_keras.Input([None, None, 3], dtype=tf.float32, name="images")
   x = EvalPreprocessing(resize_size, crop_size, pixel_range,
@@ -105,7 +115,7 @@ def build_image_module(image_encoder: tf_keras.Model,
   def decode(image_bytes):
     image = image_preprocessing.preprocess_image(
         image_bytes, is_training=False, resize_size=resize_size,
-        crop_size=crop_size, pixel_range=pixel_range)
+        crop_size=crop_size, pixel_range=pixel_range, max_pixels=max_pixels)
     image.set_shape([crop_size, crop_size, 3])
     return image
 
@@ -119,7 +129,7 @@ def build_image_module(image_encoder: tf_keras.Model,
     return {"embeddings": module.get_layer("embeddings")(
         image_encoder(pixels, training=False))}
 
-  logit_scale = layers.attach_temperature(module, temperature)
+  logit_scale = layers.attach_temperature(module, temperature, logit_bias)
   signatures = {
       "serving_default": serve_images.get_concrete_function(),
       "image_bytes": serve_image_bytes.get_concrete_function(),

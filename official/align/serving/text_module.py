@@ -39,6 +39,28 @@ def build_text_preprocessor(vocab_file: str, seq_length: int,
       tokenize_with_offsets=False, default_seq_length=seq_length)
 
 
+def preprocessor_signatures(preprocessor: tf_keras.Model):
+  """Signatures to save `build_text_preprocessor`'s model with.
+
+  Keras names the outputs of the model's own serving signature after the
+  packing layer (`bert_pack_inputs`, `bert_pack_inputs_1`, ...); these name
+  them by their keys, so a TF Serving client can feed them by name to the
+  text encoder's `token_ids` signature.
+
+  Returns:
+    {"serving_default": string [batch] `sentences` → int32 [batch,
+    seq_length] `input_word_ids`, `input_mask`, `input_type_ids`}.
+  """
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+                                              name="sentences")])
+  def serve(sentences: tf.Tensor) -> Dict[str, tf.Tensor]:
+    outputs = preprocessor(sentences)
+    return {k: outputs[k] for k in align_model.TEXT_KEYS}
+
+  return {"serving_default": serve.get_concrete_function()}
+
+
 def encode_in_length_chunks(encode, inputs: Dict[str, tf.Tensor],
                             chunk_size: int) -> tf.Tensor:
   """`encode(inputs)` without computing on trailing padding.
@@ -89,14 +111,15 @@ def _dummy_row(inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
 
 
 @gin.configurable(denylist=["text_encoder", "temperature", "vocab_file",
-                            "seq_length", "lower_case"])
+                            "seq_length", "lower_case", "logit_bias"])
 def build_text_module(text_encoder: tf_keras.Model,
                       temperature: tf.Variable,
                       vocab_file: str,
                       seq_length: int,
                       lower_case: bool,
                       jit_compile: bool = False,
-                      length_chunk_size: int = 8):
+                      length_chunk_size: int = 8,
+                      logit_bias=0.0):
   """The text encoder to export, and its signatures.
 
   Args:
@@ -114,15 +137,19 @@ def build_text_module(text_encoder: tf_keras.Model,
       texts sorted by length in chunks of this many, each cut to its
       longest text (`encode_in_length_chunks`); 0: the whole batch cut to
       its longest text.
+    logit_bias: the trained `AlignModel.logit_bias` (sigmoid loss), or 0.
 
   Returns:
     (module, signatures): `module` maps string [batch] (UTF-8) to float32
     [batch, embed_dim] with unit L2 norm, and has `preprocessor` (see
-    `build_text_preprocessor`), `temperature` and `logit_scale()`;
+    `build_text_preprocessor`), `temperature`, `logit_bias` and
+    `logit_scale()`;
     `signatures` is the dict for `tf.saved_model.save`: `serving_default`
     (`text` → `embeddings`), `token_ids` (int32 [batch, length]
-    `input_word_ids`, `input_mask`, `input_type_ids` → `embeddings`) and
-    `logit_scale` (→ `logit_scale`).
+    `input_word_ids`, `input_mask`, `input_type_ids` → `embeddings`),
+    `token_ids_unchunked` (the same in one pass over the batch cut to its
+    longest text, without XLA: no loop, so TFLite and tf2onnx convert it)
+    and `logit_scale` (→ `logit_scale`, `logit_bias`).
   """
   preprocessor = build_text_preprocessor(vocab_file, seq_length, lower_case)
   text = tf_keras.Input([], dtype=tf.string, name="text")
@@ -151,10 +178,26 @@ def build_text_module(text_encoder: tf_keras.Model,
     return {"embeddings": encode_in_length_chunks(
         encode, inputs, length_chunk_size)}
 
-  logit_scale = layers.attach_temperature(module, temperature)
+  @tf.function
+  def encode_plain(inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+    return normalize(text_encoder(inputs, training=False))
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, None], tf.int32, name=k)
+      for k in align_model.TEXT_KEYS])
+  def serve_token_ids_unchunked(input_word_ids: tf.Tensor,
+                                input_mask: tf.Tensor,
+                                input_type_ids: tf.Tensor
+                                ) -> Dict[str, tf.Tensor]:
+    inputs = dict(input_word_ids=input_word_ids, input_mask=input_mask,
+                  input_type_ids=input_type_ids)
+    return {"embeddings": encode_in_length_chunks(encode_plain, inputs, 0)}
+
+  logit_scale = layers.attach_temperature(module, temperature, logit_bias)
   signatures = {
       "serving_default": serve_text.get_concrete_function(),
       "token_ids": serve_token_ids.get_concrete_function(),
+      "token_ids_unchunked": serve_token_ids_unchunked.get_concrete_function(),
       "logit_scale": logit_scale,
   }
   return module, signatures

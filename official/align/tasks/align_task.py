@@ -81,11 +81,12 @@ class AlignTask:
       except run_dir.CheckpointNotFoundError:
         raise ValueError("AlignTask.init_checkpoint: no checkpoint in "
                          f"{self._init_checkpoint}") from None
-      # Only the towers and the temperature: not an optimizer that the
-      # saved model or this one may carry, nor the data iterator.
+      # Only the towers and the temperature (or the sigmoid loss's scale
+      # and bias): not an optimizer that the saved model or this one may
+      # carry, nor the data iterator.
       weights = tf.train.Checkpoint(image_encoder=model.image_encoder,
                                     text_encoder=model.text_encoder,
-                                    temperature=model.temperature)
+                                    **model.logit_parameters)
       status = tf.train.Checkpoint(model=weights).read(prefix)
       status.expect_partial()
       status.assert_existing_objects_matched()
@@ -106,7 +107,10 @@ class AlignTask:
         seed=config.seed, preprocessing=self.preprocessing)
 
   def summary_scalars(self, model) -> Dict[str, float]:
-    return {"temperature": float(model.temperature.numpy())}
+    scalars = {"temperature": float(model.temperature.numpy())}
+    if model.logit_bias is not None:
+      scalars["logit_bias"] = float(model.logit_bias.numpy())
+    return scalars
 
   def build_evaluator(self, model, config):
     if self._evaluator_fn is None:
