@@ -2,8 +2,8 @@
 r"""Runs every benchmark and writes results.json and results.md (`make bench`).
 
 Each benchmark module (`train_step`, `inference`, `input_pipeline`,
-`scaling`, `memory`, `portable_inference`, and `search_index` and
-`search_page` when present) has a `run()`
+`scaling`, `memory`, `portable_inference`, and `search_index`,
+`search_page`, `beam_embed` and `sharded_index` when present) has a `run()`
 returning results in the common format (`benchmarks/results.py`). Each runs
 in its own subprocess (fresh memory and thread pools; one failing benchmark
 does not stop the others), its comparisons measured side by side inside
@@ -36,7 +36,7 @@ from benchmarks import results as results_lib  # pylint: disable=g-import-not-at
 
 BENCHMARKS = ("train_step", "inference", "input_pipeline", "scaling",
               "memory", "search_index", "search_page",
-              "portable_inference")
+              "portable_inference", "beam_embed", "sharded_index")
 _RESULTS_MARKER = "BENCHMARK_RESULTS_JSON="
 # `reference.BINDINGS_ENV` (not imported here: it would load TensorFlow).
 _BINDINGS_ENV = "ALIGN_BENCH_GIN_BINDINGS"

@@ -208,3 +208,13 @@ def test_kernel_is_this_interpreter(tmp_path):
   client.execute()
   assert not km.has_kernel
   assert nb.cells[0].outputs[0]["text"].strip() == sys.executable
+
+
+def test_sharded_index_answers_as_one_index(executed):
+  _, result = executed["retrieval_and_search.ipynb"]
+  if isinstance(result, Exception):
+    pytest.skip("retrieval_and_search.ipynb did not run")
+  out = _stdout(result["notebook"])
+  assert "ShardedIndex: shards of [12, 12, 12, 12] images" in out
+  assert "same ids and scores as one exact index: True" in out
+  assert "int8: 36 bytes per vector (float32: 128)" in out

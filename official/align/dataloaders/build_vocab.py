@@ -15,8 +15,17 @@ counted per reason (`skip_counts.SKIP_REASONS`); the counts are logged.
   python -m official.align.dataloaders.build_vocab \
       --input_pattern='/data/train-*.tfrecord' --output=vocab.txt \
       --vocab_size=100000 --lower_case
+
+This reads every caption in one process: for a small corpus. With
+`--runner` (DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, ...;
+other Beam pipeline options pass through) the words are counted on Apache
+Beam instead (`official.align.filtering.word_counts`) and the same learner
+runs on the counts; with the default `--min_word_count=1` the vocab.txt is
+the same. The file is written atomically (`atomic_publish`).
 """
 import collections
+import sys
+import uuid
 from typing import Dict, List, Optional, Sequence
 
 from absl import app
@@ -27,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bvd
 
+from official.align import atomic_publish
 from official.align.dataloaders import input_reader
 from official.align.dataloaders import shard_format
 from official.align.dataloaders import shard_reading
@@ -178,15 +188,44 @@ def learn_vocab(input_pattern,
 
 
 def write_vocab(vocab: Sequence[str], path: str) -> None:
-  """Writes one token per line (via tf.io.gfile)."""
-  with tf.io.gfile.GFile(path, "w") as f:
+  """Writes one token per line (via tf.io.gfile), atomically."""
+  staged = f"{path}.tmp-{uuid.uuid4().hex}"
+  with tf.io.gfile.GFile(staged, "w") as f:
     for token in vocab:
       f.write(token + "\n")
+  atomic_publish.publish([(staged, path)], atomic_publish.gfile_ops())
 
 
 def main(argv):
-  del argv
   f = flags.FLAGS
+  if f.runner:
+    shard_format_name = f.shard_format
+    if shard_format_name == "auto":
+      shard_format_name = shard_reading.detect_shard_format(
+          input_reader.list_shards(f.input_pattern))
+    if shard_format_name != "tfrecord":
+      raise app.UsageError(
+          f"--runner counts words in TFRecord shards; {f.input_pattern} is "
+          f"{shard_format_name} (drop --runner to read it in one process).")
+    # Only this path needs Apache Beam (the `beam` extra).
+    from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
+    from official.align.filtering import word_counts  # pylint: disable=g-import-not-at-top
+    vocab, report = word_counts.learn_vocab(
+        f.input_pattern, word_counts.work_dir_for(f.output),
+        vocab_size=f.vocab_size, lower_case=f.lower_case,
+        min_word_count=f.min_word_count, text_key=f.text_key,
+        learn_params={"lower_thresh": f.lower_thresh},
+        pipeline_options=PipelineOptions(argv[1:] + [f"--runner={f.runner}"]))
+    write_vocab(vocab, f.output)
+    print(f"Counted {report['distinct_words']} distinct words in "
+          f"{report['captions']} captions (skipped {report['skipped']}, "
+          f"{len(report['unreadable_shards'])} unreadable shards); "
+          f"{report['words_kept']} seen at least {f.min_word_count} times; "
+          f"wrote {len(vocab)} tokens to {f.output}")
+    return
+  if len(argv) > 1:
+    raise app.UsageError(f"Unknown arguments {argv[1:]} (Beam options need "
+                         "--runner).")
   vocab = learn_vocab(
       f.input_pattern, vocab_size=f.vocab_size, lower_case=f.lower_case,
       text_key=f.text_key, max_records=f.max_records,
@@ -209,9 +248,24 @@ def _define_flags():
   flags.DEFINE_integer("max_records", None, "Read at most this many.")
   flags.DEFINE_integer("lower_thresh", 10,
                        "Minimum count for a token to be kept.")
+  flags.DEFINE_string("runner", None,
+                      "Count words on Apache Beam with this runner (e.g. "
+                      "DirectRunner, DataflowRunner); other Beam options "
+                      "pass through. Unset: one process.")
+  flags.DEFINE_integer("min_word_count", 1,
+                       "With --runner: drop words seen fewer times before "
+                       "learning (1 keeps all: the single-process result).")
   flags.mark_flags_as_required(["input_pattern", "output"])
+
+
+def _parse_flags(argv):
+  """This module's flags; the rest (Beam options) goes to `main`."""
+  try:
+    return flags.FLAGS(argv, known_only=True)
+  except flags.Error as e:
+    sys.exit(f"FATAL Flags parsing error: {e}")
 
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

@@ -34,7 +34,6 @@ import itertools
 import json
 import sys
 import uuid
-import zlib
 
 from absl import app
 from absl import flags
@@ -42,8 +41,6 @@ from absl import logging
 from official.align import extras  # pylint: disable=g-bad-import-order
 beam = extras.require("apache_beam", "beam", "The filtering pipeline")
 from apache_beam.io import fileio  # pylint: disable=g-import-not-at-top
-from apache_beam.io import tfrecordio
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
@@ -52,17 +49,17 @@ import numpy as np
 from official.align import atomic_publish
 from official.align.dataloaders import shard_format
 from official.align.filtering import rules
+from official.align.filtering import shard_reader
 
 OUTPUT_PREFIX = "filtered"
 OUTPUT_SUFFIX = ".tfrecord"
 REPORT_NAME = "report.json"
 _KEPT = "kept"
-_MAX_ERROR_CHARS = 300
 # A glob matching nothing is an error, not an empty corpus or eval set.
 _DISALLOW_EMPTY = fileio.EmptyMatchTreatment.DISALLOW
 
 # Tagged outputs.
-_UNREADABLE = "unreadable"
+_UNREADABLE = shard_reader.UNREADABLE
 _FAILED = "failed"
 _MALFORMED_SHARD = "malformed_shard"
 _BY_IMAGE = "by_image"
@@ -74,34 +71,9 @@ class FilteringError(RuntimeError):
   """The pipeline failed; nothing was published to the output directory."""
 
 
-class _ReadShardFn(beam.DoFn):
-  """Reads one TFRecord shard: (record_id, path, record) per record.
-
-  Beam's `ReadFromTFRecord` fails the whole pipeline on a corrupt shard
-  without naming it; reading per file lets a bad shard be reported by path.
-  A shard failing mid-way has emitted its first records already: they are
-  dropped downstream by `_drop_unreadable`.
-  """
-
-  def process(self, path):
-    index = 0
-    try:
-      with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as f:
-        # pylint: disable-next=protected-access
-        while (record := tfrecordio._TFRecordUtil.read_record(f)) is not None:
-          record_id = rules.content_hash(f"{path}\0{index}".encode("utf-8"))
-          yield record_id, path, record
-          index += 1
-    except (ValueError, EOFError, zlib.error) as e:
-      error = f"record {index}: {type(e).__name__}: {e}"[:_MAX_ERROR_CHARS]
-      yield beam.pvalue.TaggedOutput(_UNREADABLE, {"path": path,
-                                                   "error": error})
-
-
-def _drop_unreadable(element, unreadable):
-  record_id, path, record = element
-  if all(shard["path"] != path for shard in unreadable):
-    yield record_id, path, record
+# The reading is shared with the word counts (`shard_reader`).
+_ReadShardFn = shard_reader.ReadShardFn
+_drop_unreadable = shard_reader.drop_unreadable
 
 
 class _AnalyzeFn(beam.DoFn):
@@ -413,8 +385,11 @@ _DEFAULTS = rules.FilterConfig()
 _DEFAULT_KEYS = shard_format.DEFAULT_KEYS
 
 flags.DEFINE_string("input_pattern", None, "Glob of img2dataset TFRecords.")
-flags.DEFINE_string("output_dir", None, "Where filtered shards and "
-                    "report.json go; must not hold a previous output.")
+# `search.__main__` defines the same flag (`search embed`'s output); a
+# process may import both, so it is defined once.
+if "output_dir" not in flags.FLAGS:
+  flags.DEFINE_string("output_dir", None, "Where filtered shards and "
+                      "report.json go; must not hold a previous output.")
 flags.DEFINE_string("eval_images", None, "Glob of eval images whose near-"
                     "duplicates are removed; unset turns the rule off.")
 flags.DEFINE_integer("num_output_shards", 0,

@@ -1,10 +1,15 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
-r"""Cross-modal search CLI: build an index of images, query it, serve a page.
+r"""Cross-modal search CLI: embed and index images, query them, serve a page.
 
   python -m official.align.search build --hub_dir=runs/demo/export \
       --images='photos/*.jpg' --index_dir=runs/index
   python -m official.align.search build --hub_dir=runs/demo/export \
-      --images='shards/*.tfrecord' --index_dir=runs/index
+      --images='shards/*.tfrecord' --index_dir=runs/index [--storage=int8]
+  python -m official.align.search embed --hub_dir=runs/demo/export \
+      --images='shards/*.tfrecord' --output_dir=runs/embeddings \
+      [--embedding_dtype=float16] [--runner=DataflowRunner ...Beam options]
+  python -m official.align.search build --embeddings=runs/embeddings \
+      --index_dir=runs/index [--vectors_per_shard=1000000] [--storage=int8]
   python -m official.align.search search --index_dir=runs/index \
       --text="a blue circle" [--image=red_circle.png] \
       [--image_weight=1 --text_weight=2] [--top_k=10]
@@ -19,6 +24,10 @@ nothing in it is unpickled (`SearchIndex.load`). ScaNN settings are gin
 bindings of `ScannConfig`, e.g.
 --gin_bindings='ScannConfig.leaves_to_search=40'. Negative weights subtract:
 write them as --text_weight=-1.
+
+`embed` runs `embed_pipeline` on Apache Beam (resumable: a rerun embeds
+what is missing); `build --embeddings` indexes its shards as a sharded index
+(`sharded_index`), which `search` and `serve` take as they take one index.
 
 `serve` runs the search page (`server`) and prints its URL. It binds to
 127.0.0.1 (this machine only) unless --host says otherwise; thumbnails come
@@ -44,8 +53,9 @@ from official.align.search import items as items_lib
 from official.align.search import page_search
 from official.align.search import search_lib
 from official.align.search import server
+from official.align.search import sharded_index
 
-COMMANDS = ("build", "search", "serve")
+COMMANDS = ("build", "embed", "search", "serve")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("index_dir", None, "Index directory (written by build).")
@@ -65,6 +75,29 @@ flags.DEFINE_enum("index_kind", "auto", index_lib.INDEX_KINDS,
                   "build: ScaNN, exact brute force, or auto (ScaNN from "
                   "ScannConfig.min_count images on).")
 flags.DEFINE_bool("overwrite", False, "build: replace an existing index_dir.")
+flags.DEFINE_enum("storage", "float32", index_lib.STORAGES,
+                  "build: float32 rows, or int8 codes with a scale per row "
+                  "(a quarter of the bytes; quantised scores).")
+flags.DEFINE_string("embeddings", None,
+                    "build: an embeddings directory written by `embed` "
+                    "(instead of --images): builds a sharded index.")
+flags.DEFINE_integer("vectors_per_shard", 1_000_000,
+                     "build --embeddings: rows per index shard (at least; "
+                     "whole embedding shards stay together).")
+# embed
+# `filtering.beam_pipeline` defines the same flag (a directory its pipeline
+# writes); a process may import both (the tests do), so it is defined once.
+if "output_dir" not in flags.FLAGS:
+  flags.DEFINE_string("output_dir", None, "embed: where the embedding shards "
+                      "and manifest.json go (a rerun resumes).")
+flags.DEFINE_enum("embedding_dtype", "float32", ("float32", "float16"),
+                  "embed: dtype of the stored embeddings.")
+flags.DEFINE_integer("files_per_shard", 1000, "embed: image files per "
+                     "embedding shard (an input shard gives one).")
+# No --runner flag here: it and every other Beam option (--runner=
+# DataflowRunner --project=...) pass through to Beam, DirectRunner by
+# default. An absl flag would also swallow `--runner` in the filter's
+# command line when both modules are imported in one process.
 # search
 flags.DEFINE_string("text", None, "search: query text.")
 flags.DEFINE_string("image", None, "search: query image file.")
@@ -118,8 +151,12 @@ def _cli_model_source():
 
 
 def build() -> None:
+  if FLAGS.embeddings:
+    build_from_embeddings()
+    return
   if not (FLAGS.images and FLAGS.index_dir):
-    raise app.UsageError("build needs --images and --index_dir.")
+    raise app.UsageError("build needs --images (or --embeddings) and "
+                         "--index_dir.")
   source = _cli_model_source()
   if not source.get("hub_dir") and not source.get("model_dir"):
     raise app.UsageError("build needs --hub_dir or --model_dir.")
@@ -134,10 +171,55 @@ def build() -> None:
   index = search_lib.build_index(
       embedder, FLAGS.images, FLAGS.index_dir, fmt=FLAGS.images_format,
       kind=FLAGS.index_kind, scann_config=scann_config, model=source,
-      batch_size=FLAGS.batch_size, overwrite=FLAGS.overwrite, progress=True)
+      batch_size=FLAGS.batch_size, overwrite=FLAGS.overwrite, progress=True,
+      storage=FLAGS.storage)
   skipped = index.metadata.get("skipped") or {}
-  print(f"Indexed {len(index)} images ({index.kind}, {index.embed_dim}-d) in "
+  print(f"Indexed {len(index)} images ({index.kind}, {index.embed_dim}-d, "
+        f"{index.storage}) in {FLAGS.index_dir}; skipped "
+        f"{sum(skipped.values())} {skipped}")
+
+
+def build_from_embeddings() -> None:
+  """build --embeddings: a sharded index of embedding shards (no model)."""
+  if not FLAGS.index_dir:
+    raise app.UsageError("build needs --index_dir.")
+  if FLAGS.images:
+    raise app.UsageError("Give --images or --embeddings, not both.")
+  gin.parse_config(FLAGS.gin_bindings, skip_unknown=True)
+  index = sharded_index.build_from_embedding_shards(
+      FLAGS.embeddings, FLAGS.index_dir,
+      vectors_per_shard=FLAGS.vectors_per_shard, kind=FLAGS.index_kind,
+      scann_config=index_lib.ScannConfig(), storage=FLAGS.storage,
+      overwrite=FLAGS.overwrite)
+  skipped = index.metadata.get("skipped") or {}
+  print(f"Indexed {len(index)} images in {len(index.shards)} shards "
+        f"({index.shard_kind}, {index.embed_dim}-d, {index.storage}) in "
         f"{FLAGS.index_dir}; skipped {sum(skipped.values())} {skipped}")
+
+
+def embed(beam_args) -> None:
+  """embed: the Beam embedding pipeline (`embed_pipeline`)."""
+  if not (FLAGS.images and FLAGS.output_dir):
+    raise app.UsageError("embed needs --images and --output_dir.")
+  if not FLAGS.hub_dir:
+    raise app.UsageError("embed needs --hub_dir (a TF-Hub export: workers "
+                         "load its image_encoder).")
+  # Only this command needs Apache Beam (the `beam` extra).
+  from official.align.search import embed_pipeline  # pylint: disable=g-import-not-at-top
+  try:
+    manifest = embed_pipeline.run(
+        FLAGS.images, FLAGS.hub_dir, FLAGS.output_dir,
+        fmt=FLAGS.images_format, dtype=FLAGS.embedding_dtype,
+        batch_size=FLAGS.batch_size, files_per_shard=FLAGS.files_per_shard,
+        pipeline_options=embed_pipeline.PipelineOptions(
+            list(beam_args)))
+  except embed_pipeline.EmbeddingError as e:
+    logging.debug("embed failed", exc_info=True)
+    sys.exit(f"search: error: {e}")
+  skipped = manifest["skipped"]
+  print(f"Embedded {manifest['count']} images in {len(manifest['shards'])} "
+        f"shards ({manifest['embedded_this_run']} embedded by this run) in "
+        f"{FLAGS.output_dir}; skipped {sum(skipped.values())} {skipped}")
 
 
 def search() -> None:
@@ -153,7 +235,7 @@ def search() -> None:
   if FLAGS.image is not None and not os.path.isfile(FLAGS.image):
     raise FileNotFoundError(f"Query image not found: {FLAGS.image}")
   source = _cli_model_source()
-  index = index_lib.SearchIndex.load(FLAGS.index_dir)
+  index = search_lib.load_index(FLAGS.index_dir)
   if not source:
     source = _index_model_source(index)
   print("Loading the model " + ", ".join(
@@ -193,7 +275,7 @@ def serve() -> None:
   server.serve(page, host=FLAGS.host, port=FLAGS.port)
 
 
-def _index_model_source(index: index_lib.SearchIndex) -> dict:
+def _index_model_source(index: sharded_index.AnyIndex) -> dict:
   """The manifest's model_source, if --use_index_model opts in.
 
   Raises:
@@ -218,13 +300,28 @@ def _index_model_source(index: index_lib.SearchIndex) -> dict:
   return recorded
 
 
+def parse_flags(argv):
+  """This module's flags; the rest (commands, Beam options) goes to main."""
+  try:
+    return FLAGS(argv, known_only=True)
+  except flags.Error as e:
+    sys.exit(f"FATAL Flags parsing error: {e}")
+
+
 def main(argv):
-  commands = argv[1:]
+  commands = [a for a in argv[1:] if not a.startswith("-")]
+  others = [a for a in argv[1:] if a.startswith("-")]
   if len(commands) != 1 or commands[0] not in COMMANDS:
     raise app.UsageError(f"Give one command: {' or '.join(COMMANDS)} "
                          f"(got {commands}).")
+  if others and commands[0] != "embed":
+    raise app.UsageError(f"Unknown flags {others} (only embed passes Beam "
+                         "options on).")
   try:
-    {"build": build, "search": search, "serve": serve}[commands[0]]()
+    if commands[0] == "embed":
+      embed(others)
+    else:
+      {"build": build, "search": search, "serve": serve}[commands[0]]()
   except (OSError, ValueError, index_lib.SearchIndexError) as e:
     # OSError: missing files, an existing index_dir, a port in use.
     logging.debug("search failed", exc_info=True)
@@ -232,4 +329,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

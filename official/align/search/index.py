@@ -11,12 +11,25 @@ maximum-inner-product (= cosine) queries:
   * "auto": ScaNN from `ScannConfig.min_count` rows on, exact below (a tree
     over a few thousand vectors is slower than scanning them).
 
+Storage (`STORAGES`) says how the vectors are kept:
+
+  * "float32": the unit embeddings as they are (4 bytes per dimension); a
+    ScaNN searcher re-ranks its candidates in float32.
+  * "int8": each row as int8 codes (round(127 x / max|x|)) times one float32
+    scale that makes the row unit again (1 byte per dimension + 4 per row);
+    exact search scores the codes, and a ScaNN searcher re-ranks in int8
+    (ScaNN's own fixed-point copy). Scores are cosines with the quantised
+    directions (recall against float32 search: benchmarks/sharded_index.py).
+
 `save(index_dir)` writes (`index_files`)
 
-  index_dir/manifest.json    format version, kind, count, embed_dim, the
-                             model the embeddings came from, ScaNN settings,
-                             and `files`: each file's name and sha256.
-  index_dir/embeddings.npy   float32 [count, embed_dim].
+  index_dir/manifest.json    format version, kind, storage, count,
+                             embed_dim, the model the embeddings came from,
+                             ScaNN settings, and `files`: each file's name
+                             and sha256.
+  index_dir/embeddings.npy   float32 (storage "float32") or int8 ("int8")
+                             [count, embed_dim].
+  index_dir/scales.npy       float32 [count] row scales (storage "int8").
   index_dir/ids.json         list of `count` strings.
   index_dir/scann/           the serialized ScaNN searcher (kind "scann").
 
@@ -48,6 +61,8 @@ SearchIndexError = index_files.SearchIndexError
 ScannConfig = scann_searcher.ScannConfig
 build_scann_searcher = scann_searcher.build_scann_searcher
 INDEX_KINDS = ("auto", "scann", "brute_force")
+SCALES = index_files.SCALES
+STORAGES = index_files.STORAGES
 
 
 def l2_normalize(x: np.ndarray, name: str = "embeddings") -> np.ndarray:
@@ -64,34 +79,92 @@ def l2_normalize(x: np.ndarray, name: str = "embeddings") -> np.ndarray:
   return x / norms
 
 
-def exact_top_k(embeddings: np.ndarray, queries: np.ndarray, top_k: int,
-                block_rows: int = 65_536) -> Tuple[np.ndarray, np.ndarray]:
-  """Exact maximum inner product search.
+def quantize_int8(embeddings: np.ndarray, block_rows: int = 65_536
+                  ) -> Tuple[np.ndarray, np.ndarray]:
+  """int8 codes and float32 row scales of unit rows (storage "int8").
 
   Args:
-    embeddings: float32 [count, dim].
-    queries: float32 [num_queries, dim].
-    top_k: neighbours per query (at most `count`).
-    block_rows: rows of `embeddings` scored at a time (bounds the memory of
-      the score matrix to `num_queries * block_rows` floats).
+    embeddings: float [count, dim], rows not all zero.
+    block_rows: rows converted at a time (bounds the float32 temporaries).
 
   Returns:
-    (indices int64 [num_queries, top_k], scores float32 [num_queries, top_k]),
-    best first; equal scores are ordered by row index.
+    (codes int8 [count, dim] = round(127 x / max|x|), scales float32 [count]
+    = 1 / ||codes||): codes * scales are unit rows.
   """
-  count = embeddings.shape[0]
-  top_k = min(top_k, count)
+  codes = np.empty(embeddings.shape, np.int8)
+  scales = np.empty(embeddings.shape[0], np.float32)
+  for start in range(0, embeddings.shape[0], block_rows):
+    block = np.asarray(embeddings[start:start + block_rows], np.float32)
+    peak = np.max(np.abs(block), axis=1, keepdims=True)
+    block_codes = np.rint(block / peak * 127).astype(np.int8)
+    codes[start:start + block_rows] = block_codes
+    scales[start:start + block_rows] = 1.0 / np.linalg.norm(
+        block_codes.astype(np.float32), axis=1)
+  return codes, scales
+
+
+def dequantize(rows: np.ndarray, scales: Optional[np.ndarray]) -> np.ndarray:
+  """float32 rows from stored rows (`scales` None: already float32)."""
+  if scales is None:
+    return np.asarray(rows, np.float32)
+  return np.asarray(rows, np.float32) * np.asarray(scales,
+                                                   np.float32)[..., None]
+
+
+def fixed_order_scores(queries: np.ndarray, rows: np.ndarray,
+                       scales: Optional[np.ndarray] = None) -> np.ndarray:
+  """Inner products computed in one fixed order, whatever the layout.
+
+  The products of float32 numbers are exact in float64 and are summed
+  pairwise along a contiguous axis of the same length for every row, so a
+  score depends only on the query and the row: not on the row's position,
+  block or shard, nor on how many queries are batched (BLAS matrix products
+  differ in the last bit between such layouts).
+
+  Args:
+    queries: float32 [num_queries, dim].
+    rows: stored rows [num_queries, m, dim] (float32, or int8 codes).
+    scales: float32 [num_queries, m] row scales of int8 codes, or None.
+
+  Returns:
+    float32 [num_queries, m].
+  """
+  products = (np.asarray(rows, np.float64)
+              * np.asarray(queries, np.float64)[:, None, :])
+  scores = products.sum(axis=-1)
+  if scales is not None:
+    scores = scores * np.asarray(scales, np.float64)
+  return scores.astype(np.float32)
+
+
+def _blas_error_margin(dim: int) -> float:
+  """Twice the largest difference of two float32 dot products of unit rows.
+
+  A float32 dot product of length `dim` is within gamma = dim * 2^-24 (plus
+  one rounding of a row scale) of the true one for unit vectors, so a BLAS
+  score and a fixed-order score differ by at most 2 gamma; candidates within
+  twice that of the k-th BLAS score hold the fixed-order top k. Doubled
+  again for rows that are unit only to 1e-3.
+  """
+  return 8.0 * (dim + 2) * 2.0 ** -24
+
+
+def _blas_top(embeddings, queries, count, scales, block_rows):
+  """(rows, BLAS scores) of the best `count` rows per query, best first."""
   best_idx = np.zeros([queries.shape[0], 0], np.int64)
   best_scores = np.zeros([queries.shape[0], 0], np.float32)
-  for start in range(0, count, block_rows):
-    scores = queries @ embeddings[start:start + block_rows].T
-    k = min(top_k, scores.shape[1])
+  for start in range(0, embeddings.shape[0], block_rows):
+    block = embeddings[start:start + block_rows]
+    scores = queries @ np.asarray(block, np.float32).T
+    if scales is not None:
+      scores *= scales[start:start + block_rows]
+    k = min(count, scores.shape[1])
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     best_idx = np.concatenate([best_idx, part + start], axis=1)
     best_scores = np.concatenate(
         [best_scores, np.take_along_axis(scores, part, axis=1)], axis=1)
-    if best_idx.shape[1] > top_k:
-      order = np.lexsort((best_idx, -best_scores), axis=1)[:, :top_k]
+    if best_idx.shape[1] > count:
+      order = np.lexsort((best_idx, -best_scores), axis=1)[:, :count]
       best_idx = np.take_along_axis(best_idx, order, axis=1)
       best_scores = np.take_along_axis(best_scores, order, axis=1)
   order = np.lexsort((best_idx, -best_scores), axis=1)
@@ -99,14 +172,105 @@ def exact_top_k(embeddings: np.ndarray, queries: np.ndarray, top_k: int,
           np.take_along_axis(best_scores, order, axis=1))
 
 
+def exact_top_k(embeddings: np.ndarray, queries: np.ndarray, top_k: int,
+                block_rows: int = 65_536,
+                scales: Optional[np.ndarray] = None,
+                extra_candidates: int = 16) -> Tuple[np.ndarray, np.ndarray]:
+  """Exact maximum inner product search, scores independent of the layout.
+
+  BLAS scores all rows block by block and keeps the best `top_k +
+  extra_candidates`; those are re-scored by `fixed_order_scores` and the
+  top k of the re-scored ones returned. A query whose kept candidates do
+  not reach `_blas_error_margin` below its k-th BLAS score is redone with
+  more candidates, so the result is the top k by fixed-order score: the
+  same ids and scores over one index or over shards of it, for one query
+  or a batch.
+
+  Args:
+    embeddings: stored rows [count, dim]: float32 unit rows, or int8 codes
+      with `scales`.
+    queries: float32 [num_queries, dim], unit rows.
+    top_k: neighbours per query (at most `count`).
+    block_rows: rows of `embeddings` scored at a time (bounds the memory of
+      the score matrix to `num_queries * block_rows` floats).
+    scales: float32 [count] row scales of int8 codes, or None.
+    extra_candidates: candidates beyond `top_k` kept from the BLAS pass.
+
+  Returns:
+    (indices int64 [num_queries, top_k], scores float32 [num_queries, top_k]),
+    best first; equal scores are ordered by row index.
+  """
+  count = embeddings.shape[0]
+  top_k = min(top_k, count)
+  queries = np.asarray(queries, np.float32)
+  margin = _blas_error_margin(queries.shape[1])
+  indices = np.zeros([queries.shape[0], top_k], np.int64)
+  scores = np.zeros([queries.shape[0], top_k], np.float32)
+  pending = np.arange(queries.shape[0])
+  candidates = top_k + extra_candidates
+  while pending.size:
+    keep = min(candidates, count)
+    rows, blas = _blas_top(embeddings, queries[pending], keep, scales,
+                           block_rows)
+    # Rows left out score at most blas[:, -1]: done if that is below the
+    # margin under the k-th score (or every row was kept).
+    done = (keep == count) | (blas[:, -1] < blas[:, top_k - 1] - margin)
+    selected = rows[done]
+    rescored = fixed_order_scores(
+        queries[pending[done]], embeddings[selected],
+        None if scales is None else scales[selected])
+    order = np.lexsort((selected, -rescored), axis=1)[:, :top_k]
+    indices[pending[done]] = np.take_along_axis(selected, order, axis=1)
+    scores[pending[done]] = np.take_along_axis(rescored, order, axis=1)
+    pending = pending[~done]
+    candidates *= 4
+  return indices, scores
+
+
+class RowView:
+  """Read-only float32 rows of stored embeddings, dequantised on access.
+
+  `view[i]` (float32 [dim]), `view[rows]` ([n, dim]), `len(view)`, `shape`
+  and `np.asarray(view)` (every row: count * dim * 4 bytes).
+  """
+
+  def __init__(self, row_fn, count: int, dim: int):
+    """`row_fn`: int64 [n] row numbers → float32 [n, dim]."""
+    self._row_fn = row_fn
+    self.shape = (count, dim)
+
+  def __len__(self) -> int:
+    return self.shape[0]
+
+  def __getitem__(self, rows):
+    if isinstance(rows, slice):
+      return self._row_fn(np.arange(self.shape[0])[rows])
+    selected = np.asarray(rows, np.int64)
+    if selected.ndim == 0:
+      if not -self.shape[0] <= int(selected) < self.shape[0]:
+        raise IndexError(f"row {int(selected)} of {self.shape[0]}")
+      return self._row_fn(selected[None] % self.shape[0])[0]
+    return self._row_fn(selected % self.shape[0])
+
+  def __array__(self, dtype=None, copy=None):
+    del copy  # Always a new array.
+    rows = self._row_fn(np.arange(self.shape[0]))
+    return rows if dtype is None else rows.astype(dtype)
+
+
 class SearchIndex:
   """Top-k search over unit embeddings with string ids (see module doc)."""
 
   def __init__(self, embeddings: np.ndarray, ids: Sequence[str], kind: str,
                searcher=None, scann_config: Optional[ScannConfig] = None,
-               metadata: Optional[Dict[str, Any]] = None):
-    """Use `SearchIndex.build` or `SearchIndex.load`."""
+               metadata: Optional[Dict[str, Any]] = None,
+               scales: Optional[np.ndarray] = None):
+    """Use `SearchIndex.build` or `SearchIndex.load`.
+
+    `embeddings` are the stored rows: float32, or int8 codes with `scales`.
+    """
     self._embeddings = embeddings
+    self._scales = scales
     self._ids = list(ids)
     self._kind = kind
     self._searcher = searcher
@@ -117,7 +281,8 @@ class SearchIndex:
   def build(cls, embeddings: np.ndarray, ids: Sequence[str],
             kind: str = "auto",
             scann_config: Optional[ScannConfig] = None,
-            metadata: Optional[Dict[str, Any]] = None) -> "SearchIndex":
+            metadata: Optional[Dict[str, Any]] = None,
+            storage: str = "float32") -> "SearchIndex":
     """Indexes `embeddings` (normalised here) under `ids`.
 
     Args:
@@ -127,15 +292,19 @@ class SearchIndex:
       scann_config: ScaNN settings; default `ScannConfig()` (gin-bindable).
       metadata: JSON-serialisable facts kept in the manifest (e.g. the
         model's `hub_dir`).
+      storage: "float32" or "int8" (see module doc).
 
     Returns:
       A `SearchIndex`.
 
     Raises:
-      ValueError: bad shapes, zero/non-finite rows, unknown kind.
+      ValueError: bad shapes, zero/non-finite rows, unknown kind or storage.
     """
     if kind not in INDEX_KINDS:
       raise ValueError(f"kind must be one of {INDEX_KINDS}, got {kind!r}.")
+    if storage not in STORAGES:
+      raise ValueError(f"storage must be one of {STORAGES}, got "
+                       f"{storage!r}.")
     embeddings = np.asarray(embeddings)
     if embeddings.ndim != 2 or embeddings.shape[0] == 0:
       raise ValueError("embeddings must be [count, embed_dim] with count >= 1,"
@@ -150,13 +319,22 @@ class SearchIndex:
     searcher = None
     if kind == "scann":
       scann_config = scann_config.resolved(embeddings.shape[0])
-      searcher = build_scann_searcher(embeddings, scann_config)
+      searcher = build_scann_searcher(embeddings, scann_config,
+                                      storage=storage)
+    scales = None
+    if storage == "int8":
+      embeddings, scales = quantize_int8(embeddings)
     return cls(embeddings, [str(i) for i in ids], kind, searcher,
-               scann_config if kind == "scann" else None, metadata)
+               scann_config if kind == "scann" else None, metadata, scales)
 
   @property
   def kind(self) -> str:
     return self._kind
+
+  @property
+  def storage(self) -> str:
+    """"float32" or "int8" (see module doc)."""
+    return "float32" if self._scales is None else "int8"
 
   @property
   def scann_config(self) -> Optional[ScannConfig]:
@@ -172,9 +350,21 @@ class SearchIndex:
     return self._ids
 
   @property
-  def embeddings(self) -> np.ndarray:
-    """float32 [count, embed_dim], unit rows."""
-    return self._embeddings
+  def embeddings(self):
+    """float32 [count, embed_dim] unit rows: the array itself for storage
+    "float32", a `RowView` dequantising on access for "int8"."""
+    if self._scales is None:
+      return self._embeddings
+    return RowView(lambda rows: dequantize(self._embeddings[rows],
+                                           self._scales[rows]),
+                   len(self), self.embed_dim)
+
+  @property
+  def stored_bytes_per_vector(self) -> float:
+    """Bytes of the stored rows (and scales) per vector, ScaNN's own
+    structures excluded."""
+    stored = self._embeddings.dtype.itemsize * self.embed_dim
+    return float(stored + (0 if self._scales is None else 4))
 
   @property
   def metadata(self) -> Dict[str, Any]:
@@ -183,18 +373,8 @@ class SearchIndex:
   def __len__(self) -> int:
     return len(self._ids)
 
-  def search_indices(self, queries: np.ndarray, top_k: int = 10,
-                     exact: bool = False) -> Tuple[np.ndarray, np.ndarray]:
-    """Row numbers and scores of the top-k rows for each query.
-
-    Args:
-      queries: float [num_queries, embed_dim] or [embed_dim]; normalised here.
-      top_k: neighbours per query (capped at the index size).
-      exact: exact search even if the index has a ScaNN searcher.
-
-    Returns:
-      (indices int64 [num_queries, k], scores float32 [num_queries, k]) with
-      k = min(top_k, len(self)), best first; scores are cosine similarities.
+  def check_queries(self, queries: np.ndarray, top_k: int) -> np.ndarray:
+    """float32 [num_queries, embed_dim] unit queries from `queries`.
 
     Raises:
       ValueError: wrong embedding size, zero or non-finite query, top_k < 1.
@@ -211,10 +391,30 @@ class SearchIndex:
           + "; search it with the model it was built with.")
     if top_k < 1:
       raise ValueError(f"top_k must be >= 1, got {top_k}.")
-    queries = l2_normalize(queries, "queries")
+    return l2_normalize(queries, "queries")
+
+  def search_indices(self, queries: np.ndarray, top_k: int = 10,
+                     exact: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """Row numbers and scores of the top-k rows for each query.
+
+    Args:
+      queries: float [num_queries, embed_dim] or [embed_dim]; normalised here.
+      top_k: neighbours per query (capped at the index size).
+      exact: exact search even if the index has a ScaNN searcher.
+
+    Returns:
+      (indices int64 [num_queries, k], scores float32 [num_queries, k]) with
+      k = min(top_k, len(self)), best first; scores are cosine similarities
+      (with the stored, possibly quantised, rows).
+
+    Raises:
+      ValueError: wrong embedding size, zero or non-finite query, top_k < 1.
+    """
+    queries = self.check_queries(queries, top_k)
     top_k = min(top_k, len(self))
     if self._searcher is None or exact:
-      return exact_top_k(self._embeddings, queries, top_k)
+      return exact_top_k(self._embeddings, queries, top_k,
+                         scales=self._scales)
     indices, scores = self._searcher.search_batched(
         queries, final_num_neighbors=top_k,
         pre_reorder_num_neighbors=max(top_k,
@@ -234,6 +434,7 @@ class SearchIndex:
     return {
         "format_version": FORMAT_VERSION,
         "kind": self._kind,
+        "storage": self.storage,
         "count": len(self),
         "embed_dim": self.embed_dim,
         "scann_config": (dataclasses.asdict(self._scann_config)
@@ -264,6 +465,8 @@ class SearchIndex:
     os.makedirs(tmp_dir)
     try:
       np.save(os.path.join(tmp_dir, EMBEDDINGS), self._embeddings)
+      if self._scales is not None:
+        np.save(os.path.join(tmp_dir, SCALES), self._scales)
       with open(os.path.join(tmp_dir, IDS), "w", encoding="utf-8") as f:
         json.dump(self._ids, f, ensure_ascii=False)
       if self._searcher is not None:
@@ -290,8 +493,8 @@ class SearchIndex:
     the manifest does not list (e.g. ScaNN's `scann_docids.pkl`, which
     ScaNN's own loader would unpickle), a listed file missing or whose
     sha256 differs, a symbolic link, a manifest of the wrong shape or types,
-    embeddings that are not finite float32 unit rows of the manifest's
-    shape, ids that are not `count` strings, a ScaNN index without its
+    embeddings that are not finite unit rows of the manifest's shape and
+    storage, ids that are not `count` strings, a ScaNN index without its
     `scann_config` or whose ScaNN files are not the ones `build` makes for
     it (asset paths outside the directory, another ScaNN config).
 
@@ -302,10 +505,14 @@ class SearchIndex:
     if not os.path.isdir(index_dir):
       raise FileNotFoundError(f"No search index directory at {index_dir}.")
     manifest = index_files.read_manifest(index_dir)
-    index_files.check_files(index_dir, manifest["files"])
+    index_files.check_files(index_dir, manifest["files"], manifest["storage"])
+    storage = manifest["storage"]
     try:
       embeddings = np.load(os.path.join(index_dir, EMBEDDINGS),
                            mmap_mode="r", allow_pickle=False)
+      scales = None
+      if storage == "int8":
+        scales = np.load(os.path.join(index_dir, SCALES), allow_pickle=False)
       with open(os.path.join(index_dir, IDS), encoding="utf-8") as f:
         ids = json.load(f)
     except (OSError, ValueError) as e:
@@ -319,18 +526,20 @@ class SearchIndex:
           f"{embed_dim}, found {EMBEDDINGS} of shape {embeddings.shape} "
           f"and {len(ids) if isinstance(ids, list) else type(ids).__name__}"
           " ids.")
-    index_files.check_embeddings(index_dir, embeddings)
+    index_files.check_embeddings(index_dir, embeddings, scales)
     if not all(isinstance(i, str) for i in ids):
       first = next(i for i in ids if not isinstance(i, str))
       raise SearchIndexError(f"{index_dir}/{IDS}: ids must be strings, "
                              f"found {type(first).__name__} {first!r}.")
     searcher, scann_config = None, None
     if manifest["kind"] == "scann":
-      scann_config = scann_searcher.scann_config_from_manifest(index_dir, manifest)
+      scann_config = scann_searcher.scann_config_from_manifest(index_dir,
+                                                               manifest)
       searcher = scann_searcher.load_scann_searcher(
-          os.path.join(index_dir, SCANN_SUBDIR), embeddings, scann_config)
+          os.path.join(index_dir, SCANN_SUBDIR), embeddings, scann_config,
+          storage=storage)
     metadata = {k: v for k, v in manifest.items()
-                if k not in ("format_version", "kind", "count", "embed_dim",
-                             "scann_config", "files")}
+                if k not in ("format_version", "kind", "storage", "count",
+                             "embed_dim", "scann_config", "files")}
     return cls(np.asarray(embeddings), ids, manifest["kind"], searcher,
-               scann_config, metadata)
+               scann_config, metadata, scales)

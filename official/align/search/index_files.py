@@ -3,18 +3,21 @@
 
 The layout of `index.SearchIndex.save` and the checks of `SearchIndex.load`:
 the manifest's types, exactly the listed files (no symbolic links), each
-with its sha256, and float32 unit embeddings.
+with its sha256, and unit embeddings (float32, or int8 codes with float32
+row scales).
 """
 import hashlib
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 MANIFEST = "manifest.json"
 EMBEDDINGS = "embeddings.npy"
 IDS = "ids.json"
+SCALES = "scales.npy"
+STORAGES = ("float32", "int8")
 SCANN_SUBDIR = "scann"
 FORMAT_VERSION = 2  # 2: manifest lists each file with its sha256.
 
@@ -78,6 +81,11 @@ def read_manifest(index_dir: str) -> Dict[str, Any]:
                            f"{manifest['count']} and {manifest['embed_dim']}.")
   if manifest["kind"] not in ("scann", "brute_force"):
     raise SearchIndexError(f"{path}: unknown kind {manifest['kind']!r}.")
+  # Indexes saved before storage options hold float32 rows.
+  manifest.setdefault("storage", "float32")
+  if manifest["storage"] not in STORAGES:
+    raise SearchIndexError(f"{path}: storage must be one of {STORAGES}, "
+                           f"found {manifest['storage']!r}.")
   if not all(isinstance(k, str) and isinstance(v, str)
              for k, v in manifest["files"].items()):
     raise SearchIndexError(f"{path}: files must map file names to sha256 "
@@ -85,7 +93,8 @@ def read_manifest(index_dir: str) -> Dict[str, Any]:
   return manifest
 
 
-def check_files(index_dir: str, listed: Dict[str, str]) -> None:
+def check_files(index_dir: str, listed: Dict[str, str],
+                storage: str = "float32") -> None:
   """The files on disk are exactly `listed`, each with its sha256."""
   on_disk = files_under(index_dir)
   unlisted = [n for n in on_disk if n not in listed]
@@ -94,7 +103,8 @@ def check_files(index_dir: str, listed: Dict[str, str]) -> None:
         f"{index_dir} holds {len(unlisted)} file(s) its {MANIFEST} does not "
         f"list, e.g. {unlisted[0]}; refusing to load it (an index holds "
         "only the files it was saved with).")
-  for name in (EMBEDDINGS, IDS, *listed):
+  required = (EMBEDDINGS, IDS) + ((SCALES,) if storage == "int8" else ())
+  for name in (*required, *listed):
     if name not in on_disk:
       raise SearchIndexError(f"{index_dir} is incomplete: {name} is missing.")
   for name in on_disk:
@@ -104,13 +114,27 @@ def check_files(index_dir: str, listed: Dict[str, str]) -> None:
           f"{MANIFEST}; the file was changed after the index was saved.")
 
 
-def check_embeddings(index_dir: str, embeddings: np.ndarray) -> None:
-  """float32, finite, unit rows (what `build` stores)."""
+def check_embeddings(index_dir: str, embeddings: np.ndarray,
+                     scales: Optional[np.ndarray] = None,
+                     block_rows: int = 65_536) -> None:
+  """Finite unit rows: float32, or int8 codes times float32 `scales`."""
   where = f"{index_dir}/{EMBEDDINGS}"
-  if embeddings.dtype != np.float32:
-    raise SearchIndexError(f"{where}: embeddings must be float32, found "
+  expected = np.float32 if scales is None else np.int8
+  if embeddings.dtype != expected:
+    raise SearchIndexError(f"{where}: embeddings must be "
+                           f"{np.dtype(expected).name}, found "
                            f"{embeddings.dtype}.")
-  norms = np.linalg.norm(embeddings, axis=1)
+  if scales is not None and (scales.dtype != np.float32
+                             or scales.shape != embeddings.shape[:1]):
+    raise SearchIndexError(
+        f"{index_dir}/{SCALES}: must be float32 [{embeddings.shape[0]}], "
+        f"found {scales.dtype} {scales.shape}.")
+  norms = np.empty(embeddings.shape[0], np.float32)
+  for start in range(0, embeddings.shape[0], block_rows):
+    block = np.asarray(embeddings[start:start + block_rows], np.float32)
+    norms[start:start + block_rows] = np.linalg.norm(block, axis=1)
+  if scales is not None:
+    norms *= scales
   bad = ~np.isfinite(norms) | (np.abs(norms - 1) > 1e-3)
   if np.any(bad):
     row = int(np.argmax(bad))

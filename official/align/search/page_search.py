@@ -31,7 +31,7 @@ import numpy as np
 from official.align.dataloaders import image_preprocessing
 from official.align.inference import embedder as embedder_lib
 from official.align.inference import queries
-from official.align.search import index as index_lib
+from official.align.search import sharded_index
 from official.align.search import items as items_lib
 from official.align.search import search_lib
 
@@ -90,11 +90,11 @@ class Query:
   top_k: int = SearchPageConfig.default_top_k
 
 
-def open_index(index_dir: str) -> index_lib.SearchIndex:
-  """The index the page serves (loaded and checked: `SearchIndex.load`).
+def open_index(index_dir: str) -> sharded_index.AnyIndex:
+  """The index the page serves, one or sharded (loaded and checked:
+  `search_lib.load_index`).
 
-  The one place the page opens an index, so a sharded index can plug in
-  here. The page uses `len(index)`, `ids` (list of str), `embeddings` (rows
+  The one place the page opens an index. The page uses `len(index)`, `ids` (list of str), `embeddings` (rows
   by position, for `image_id` queries), `embed_dim`, `kind`, `metadata`
   and `search(query, top_k)` → [[(id, cosine score), ...]].
   """
@@ -172,7 +172,7 @@ def parse_query(fields: Mapping[str, str], image: Optional[bytes] = None,
 class SearchPage:
   """Answers `Query`s on an index with a model (see the module doc)."""
 
-  def __init__(self, index: index_lib.SearchIndex,
+  def __init__(self, index: sharded_index.AnyIndex,
                embedder: embedder_lib.Embedder,
                items: Optional[items_lib.ItemStore] = None,
                config: SearchPageConfig = SearchPageConfig()):

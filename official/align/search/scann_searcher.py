@@ -53,25 +53,33 @@ class ScannConfig:
 
 
 def build_scann_searcher(embeddings: np.ndarray, config: ScannConfig,
-                         top_k: int = 10):
+                         top_k: int = 10, storage: str = "float32"):
   """A ScaNN dot-product searcher over unit `embeddings` (tree + AH + reorder).
 
   Args:
     embeddings: float32 [count, dim], unit rows.
     config: a `ScannConfig` (resolved for `count` here).
     top_k: default number of neighbours (overridable per search).
+    storage: "float32" re-ranks with float32 rows, "int8" with ScaNN's
+      fixed-point int8 rows.
 
   Returns:
     `scann.scann_ops_pybind.ScannSearcher`.
   """
-  return _scann_builder(embeddings, config, top_k).build()
+  return _scann_builder(embeddings, config, top_k, storage).build()
 
 
 def _scann_builder(embeddings: np.ndarray, config: ScannConfig,
-                   top_k: int = 10):
-  """The ScaNN builder of `build_scann_searcher` (nothing built yet)."""
+                   top_k: int = 10, storage: str = "float32"):
+  """The ScaNN builder of `build_scann_searcher` (nothing built yet).
+
+  Only the shape of `embeddings` is read until `build()`.
+  """
   scann = extras.require("scann", "search",
                          "A ScaNN index (--index_kind=brute_force needs none)")
+  from scann.scann_ops.py import scann_builder  # pylint: disable=g-import-not-at-top
+  reorder_type = {"float32": scann_builder.ReorderType.FLOAT32,
+                  "int8": scann_builder.ReorderType.INT8}[storage]
   count = embeddings.shape[0]
   config = config.resolved(count)
   builder = scann.scann_ops_pybind.builder(embeddings, top_k, "dot_product")
@@ -86,7 +94,7 @@ def _scann_builder(embeddings: np.ndarray, config: ScannConfig,
       anisotropic_quantization_threshold=(
           config.anisotropic_quantization_threshold),
       training_sample_size=min(count, config.training_sample_size))
-  return builder.reorder(config.reorder_num_neighbors)
+  return builder.reorder(config.reorder_num_neighbors, quantize=reorder_type)
 
 
 def scann_config_from_manifest(index_dir: str,
@@ -106,7 +114,7 @@ def scann_config_from_manifest(index_dir: str,
 
 
 def load_scann_searcher(scann_dir: str, embeddings: np.ndarray,
-                         config: ScannConfig):
+                         config: ScannConfig, storage: str = "float32"):
   """The ScaNN searcher in `scann_dir`, without ScaNN's `load_searcher`.
 
   `load_searcher` unpickles `scann_docids.pkl` if present; this builds the
@@ -147,7 +155,7 @@ def load_scann_searcher(scann_dir: str, embeddings: np.ndarray,
         "refusing to load it (ScaNN's own loader would unpickle "
         "scann_docids.pkl).")
   expected = text_format.Parse(
-      _scann_builder(embeddings, config).create_config(),
+      _scann_builder(embeddings, config, storage=storage).create_config(),
       scann_pb2.ScannConfig())
   if (text_format.MessageToString(stored) !=
       text_format.MessageToString(expected)):

@@ -12,6 +12,9 @@
                               image="red_circle.png", top_k=5)
   # [(id, score), ...] best first.
 
+`load_index` and `search` take a sharded index (`sharded_index`: built
+from the embedding shards of `embed_pipeline`) as they take one index.
+
 Queries follow the paper (section 7): the image and the text embedding are
 L2-normalised, added with weights (negative subtracts) and re-normalised
 (`queries.combine_queries`). By default the text weighs twice the image,
@@ -29,6 +32,7 @@ from official.align.inference import image_files
 from official.align.inference import queries
 from official.align.search import collection
 from official.align.search import index as index_lib
+from official.align.search import sharded_index
 
 DEFAULT_IMAGE_WEIGHT = 1.0
 DEFAULT_TEXT_WEIGHT = 2.0
@@ -88,7 +92,8 @@ def build_index(embedder: embedder_lib.Embedder, spec: str,
                 scann_config: Optional[index_lib.ScannConfig] = None,
                 model: Optional[Dict[str, str]] = None,
                 batch_size: int = 64, overwrite: bool = False,
-                progress: bool = False) -> index_lib.SearchIndex:
+                progress: bool = False,
+                storage: str = "float32") -> index_lib.SearchIndex:
   """Embeds a collection and indexes it; saves it if `index_dir` is given.
 
   Args:
@@ -104,6 +109,7 @@ def build_index(embedder: embedder_lib.Embedder, spec: str,
     batch_size: images per encoder call.
     overwrite: replace an existing index_dir.
     progress: log progress.
+    storage: "float32" or "int8" rows (`index.STORAGES`).
 
   Returns:
     The `SearchIndex`.
@@ -123,7 +129,7 @@ def build_index(embedder: embedder_lib.Embedder, spec: str,
   }
   index = index_lib.SearchIndex.build(embeddings, ids, kind=kind,
                                       scann_config=scann_config,
-                                      metadata=metadata)
+                                      metadata=metadata, storage=storage)
   if index_dir:
     index.save(index_dir, overwrite=overwrite)
   logging.info("Indexed %d images (%s, %d-d), skipped %s.", len(index),
@@ -131,7 +137,7 @@ def build_index(embedder: embedder_lib.Embedder, spec: str,
   return index
 
 
-def check_compatible(index: index_lib.SearchIndex,
+def check_compatible(index: sharded_index.AnyIndex,
                      embedder: embedder_lib.Embedder) -> None:
   """Raises ValueError if `embedder`'s embedding size differs from `index`'s."""
   if embedder.embed_dim != index.embed_dim:
@@ -144,9 +150,10 @@ def check_compatible(index: index_lib.SearchIndex,
 
 def load_index(index_dir: str,
                embedder: Optional[embedder_lib.Embedder] = None
-               ) -> index_lib.SearchIndex:
-  """`SearchIndex.load`, checked against `embedder` if given."""
-  index = index_lib.SearchIndex.load(index_dir)
+               ) -> sharded_index.AnyIndex:
+  """`SearchIndex.load` or `ShardedIndex.load` (by the manifest's kind),
+  checked against `embedder` if given."""
+  index = sharded_index.load_index(index_dir)
   if embedder is not None:
     check_compatible(index, embedder)
   return index
@@ -190,7 +197,7 @@ def embed_query(embedder: embedder_lib.Embedder, text: Optional[str] = None,
                                    text_weight)
 
 
-def search(index: index_lib.SearchIndex, embedder: embedder_lib.Embedder,
+def search(index: sharded_index.AnyIndex, embedder: embedder_lib.Embedder,
            text: Optional[str] = None, image: Optional[str] = None,
            image_weight: float = DEFAULT_IMAGE_WEIGHT,
            text_weight: float = DEFAULT_TEXT_WEIGHT, top_k: int = 10,
