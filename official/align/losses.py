@@ -61,6 +61,27 @@ def _accuracy(labels, logits):
   return tf.reduce_mean(tf.cast(tf.equal(predictions, labels), tf.float32))
 
 
+def _gather_global_batch(image_embeddings: tf.Tensor,
+                         text_embeddings: tf.Tensor):
+  """All replicas' embeddings, and where this replica's rows sit in them.
+
+  Args:
+    image_embeddings: float32 [local_batch, dim], this replica's.
+    text_embeddings: float32 [local_batch, dim], this replica's.
+
+  Returns:
+    (global images [global_batch, dim], global texts [global_batch, dim],
+    int32 [local_batch] column of each local row's positive pair).
+  """
+  replica_context = tf.distribute.get_replica_context()
+  global_images = replica_context.all_gather(image_embeddings, axis=0)
+  global_texts = replica_context.all_gather(text_embeddings, axis=0)
+  local_batch = tf.shape(image_embeddings)[0]
+  replica_id = tf.cast(replica_context.replica_id_in_sync_group, tf.int32)
+  labels = replica_id * local_batch + tf.range(local_batch, dtype=tf.int32)
+  return global_images, global_texts, labels
+
+
 @gin.configurable(denylist=["image_embeddings", "text_embeddings",
                             "temperature"])
 def contrastive_loss(image_embeddings: tf.Tensor,
@@ -93,13 +114,8 @@ def contrastive_loss(image_embeddings: tf.Tensor,
   text_embeddings = tf.cast(text_embeddings, tf.float32)
   temperature = tf.cast(temperature, tf.float32)
 
-  replica_context = tf.distribute.get_replica_context()
-  global_images = replica_context.all_gather(image_embeddings, axis=0)
-  global_texts = replica_context.all_gather(text_embeddings, axis=0)
-
-  local_batch = tf.shape(image_embeddings)[0]
-  replica_id = tf.cast(replica_context.replica_id_in_sync_group, tf.int32)
-  labels = replica_id * local_batch + tf.range(local_batch, dtype=tf.int32)
+  global_images, global_texts, labels = _gather_global_batch(
+      image_embeddings, text_embeddings)
 
   image_to_text_logits = tf.matmul(
       image_embeddings, global_texts, transpose_b=True) / temperature
@@ -173,13 +189,8 @@ def sigmoid_loss(image_embeddings: tf.Tensor,
   temperature = tf.cast(temperature, tf.float32)
   logit_bias = tf.cast(logit_bias, tf.float32)
 
-  replica_context = tf.distribute.get_replica_context()
-  global_images = replica_context.all_gather(image_embeddings, axis=0)
-  global_texts = replica_context.all_gather(text_embeddings, axis=0)
-
-  local_batch = tf.shape(image_embeddings)[0]
-  replica_id = tf.cast(replica_context.replica_id_in_sync_group, tf.int32)
-  labels = replica_id * local_batch + tf.range(local_batch, dtype=tf.int32)
+  global_images, global_texts, labels = _gather_global_batch(
+      image_embeddings, text_embeddings)
 
   logits = tf.matmul(image_embeddings, global_texts,
                      transpose_b=True) / temperature + logit_bias
