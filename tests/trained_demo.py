@@ -119,26 +119,35 @@ def build_trained_demo(root: str) -> TrainedDemo:
                                        for a, b in zip(cpu, cpu[1:])))
 
 
-@pytest.fixture(scope="session")
-def trained_demo_export(tmp_path_factory, worker_id) -> TrainedDemo:
-  """A short-trained demo-world model, exported (see the module docstring).
+def build_once(tmp_path_factory, worker_id: str, name: str, build):
+  """`build(root)`'s JSON-able result, built once per test session.
 
-  Under pytest-xdist the workers share one build: the first worker to ask
-  builds it in the session's common temp dir while the others wait on a
-  file lock, then read its description (the xdist docs' pattern).
+  Under pytest-xdist the first worker to ask builds it in the session's
+  common temp dir (`root`, named `name`) while the others wait on a file
+  lock, then read the result it recorded (the xdist docs' pattern).
   """
   if worker_id == "master":  # Not under xdist.
-    return build_trained_demo(str(tmp_path_factory.mktemp("trained_demo")))
-  shared = tmp_path_factory.getbasetemp().parent / "trained_demo"
-  description = shared / "trained_demo.json"
-  with filelock.FileLock(f"{shared}.lock"):
-    if description.is_file():
-      fields = json.loads(description.read_text())
-      return TrainedDemo(**dict(fields, cpu_seconds=tuple(
-          fields["cpu_seconds"])))
-    demo = build_trained_demo(str(shared))
-    description.write_text(json.dumps(dataclasses.asdict(demo)))
-    return demo
+    return build(tmp_path_factory.mktemp(name))
+  root = tmp_path_factory.getbasetemp().parent / name
+  recorded = root.parent / f"{name}.json"
+  with filelock.FileLock(f"{root}.lock"):
+    if recorded.is_file():
+      return json.loads(recorded.read_text())
+    root.mkdir(exist_ok=True)
+    result = build(root)
+    recorded.write_text(json.dumps(result))
+    return result
+
+
+@pytest.fixture(scope="session")
+def trained_demo_export(tmp_path_factory, worker_id) -> TrainedDemo:
+  """A short-trained demo-world model, exported (see the module docstring),
+  shared by the test workers (`build_once`)."""
+  fields = build_once(
+      tmp_path_factory, worker_id, "trained_demo",
+      lambda root: dataclasses.asdict(build_trained_demo(str(root))))
+  return TrainedDemo(**dict(fields,
+                            cpu_seconds=tuple(fields["cpu_seconds"])))
 
 
 def _report(demo: TrainedDemo):

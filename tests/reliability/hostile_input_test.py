@@ -29,7 +29,7 @@ import pytest
 import tensorflow as tf
 
 from official.align.dataloaders import build_vocab
-from official.align.dataloaders import image_preprocessing
+from official.align.dataloaders import image_headers
 from official.align.dataloaders import input_reader
 from official.align.dataloaders import shard_format
 from official.align.dataloaders import skip_counts
@@ -381,5 +381,5 @@ def test_image_bytes_signature_refuses_a_bomb(trained_demo_export):
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r"image_too_large: the image declares 20000 x "
                      r"20000 pixels \(1 frames\), above max_pixels = "
-                     f"{image_preprocessing.DEFAULT_MAX_PIXELS}"):
+                     f"{image_headers.DEFAULT_MAX_PIXELS}"):
     serve(image_bytes=tf.constant([_jpeg(0), png_bomb()]))

@@ -1,8 +1,9 @@
 """The search page's shared fixture: a labelled gallery, its index, a server.
 
-`search_page` (session scope, one per test worker) renders a gallery with
-the demo world's generator at the trained fixture's image size, indexes it
-with the fixture's export (`trained_demo_export`), and starts
+`search_page` (session scope) renders a gallery with the demo world's
+generator at the trained fixture's image size and indexes it with the
+fixture's export (`trained_demo_export`), once for all test workers, then
+starts, one per worker,
 
   python -m official.align.search serve --index_dir=... --hub_dir=... \
       --port=0
@@ -119,30 +120,45 @@ def _wait_for_url(process, log_path):
     raise AssertionError("The search page did not start:\n" + f.read()[-3000:])
 
 
-@pytest.fixture(scope="session")
-def search_page(trained_demo_export, tmp_path_factory):
-  """A running search page on the trained demo fixture (module doc)."""
+def _build_gallery_and_index(root, export) -> str:
+  """Writes the gallery, its index and a red circle image under `root`."""
   # Imported here so that collecting tests stays cheap.
   from official.align.demo import world as demo_world  # pylint: disable=g-import-not-at-top
   from official.align.inference import loaders  # pylint: disable=g-import-not-at-top
   from official.align.search import search_lib  # pylint: disable=g-import-not-at-top
   import trained_demo  # pylint: disable=g-import-not-at-top
 
-  root = tmp_path_factory.mktemp("search_page")
   gallery = str(root / "gallery")
   demo_world.generate(gallery, num_train=0, num_eval=GALLERY_SIZE,
                       image_size=trained_demo.IMAGE_SIZE, seed=GALLERY_SEED,
                       eval_held_out_fraction=0.0, write_vocab=False,
                       num_workers=1)
   _drop_blue_non_circles(gallery)
+  search_lib.build_index(
+      loaders.from_hub_dir(export.export_dir),
+      os.path.join(gallery, "eval-*.tfrecord"), str(root / "index"),
+      model={"hub_dir": export.export_dir})
+  _write_image_of_pair(export.world_dir, "red circle",
+                       str(root / "red_circle.jpg"))
+  return str(root)
+
+
+@pytest.fixture(scope="session")
+def search_page(trained_demo_export, tmp_path_factory, worker_id):
+  """A running search page on the trained demo fixture (module doc)."""
+  from official.align.inference import loaders  # pylint: disable=g-import-not-at-top
+  from official.align.search import page_search  # pylint: disable=g-import-not-at-top
+  import trained_demo  # pylint: disable=g-import-not-at-top
+
+  root = trained_demo.build_once(
+      tmp_path_factory, worker_id, "search_page",
+      lambda root: _build_gallery_and_index(root, trained_demo_export))
+  gallery = os.path.join(root, "gallery")
+  index_dir = os.path.join(root, "index")
+  red_circle = os.path.join(root, "red_circle.jpg")
   embedder = loaders.from_hub_dir(trained_demo_export.export_dir)
-  index_dir = str(root / "index")
-  index = search_lib.build_index(
-      embedder, os.path.join(gallery, "eval-*.tfrecord"), index_dir,
-      model={"hub_dir": trained_demo_export.export_dir})
-  red_circle = _write_image_of_pair(trained_demo_export.world_dir,
-                                    "red circle", str(root / "red_circle.jpg"))
-  log = str(root / "server.log")
+  index = page_search.open_index(index_dir)
+  log = str(tmp_path_factory.mktemp("search_page_server") / "server.log")
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   env.pop("PYTHONPATH", None)
   with open(log, "w") as stderr:

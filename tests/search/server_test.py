@@ -358,4 +358,5 @@ def test_serve_cli_flags_and_errors(search_page, tmp_path):
                      f"--hub_dir={search_page.embedder.source}",
                      f"--port={port}")
   assert message.startswith("search: error:") and "in use" in message
+  assert f"Cannot listen on 127.0.0.1:{port}" in message
   assert "\n" not in message

@@ -50,7 +50,7 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from official.align.dataloaders import image_preprocessing
+from official.align.dataloaders import image_headers
 from official.align.dataloaders import shard_format
 
 MALFORMED = "malformed"
@@ -81,7 +81,7 @@ class FilterConfig:
   eval_max_hamming_distance: int = 4
   # Above PIL's own bomb limit (2 * PIL.Image.MAX_IMAGE_PIXELS, 179e6 by
   # default), PIL refuses to open an image at all: keep this below it.
-  max_image_pixels: int = image_preprocessing.DEFAULT_MAX_PIXELS
+  max_image_pixels: int = image_headers.DEFAULT_MAX_PIXELS
 
 
 @dataclasses.dataclass(frozen=True)

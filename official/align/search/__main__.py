@@ -263,6 +263,7 @@ def serve() -> None:
   index = page_search.open_index(FLAGS.index_dir)
   if not source:
     source = _index_model_source(index)
+  server.check_port_free(FLAGS.host, FLAGS.port)
   print("Loading the model " + ", ".join(
       f"{k}={v}" for k, v in sorted(source.items())), file=sys.stderr)
   embedder = _embedder(source)

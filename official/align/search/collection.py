@@ -29,7 +29,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from official.align.dataloaders import image_preprocessing
+from official.align.dataloaders import image_headers
 from official.align.dataloaders import input_reader
 from official.align.dataloaders import shard_format
 from official.align.dataloaders import shard_reading
@@ -63,13 +63,13 @@ def _image_problem(image: bytes, max_pixels: int) -> Optional[str]:
   if not image:
     return "zero_size_image"
   encoded = tf.constant(image)
-  if not image.startswith(image_preprocessing.JPEG_MAGIC):
-    if not bool(image_preprocessing.is_supported_format(encoded)):
+  if not image.startswith(image_headers.JPEG_MAGIC):
+    if not bool(image_headers.is_supported_format(encoded)):
       return "unknown_image_format"
-    if bool(image_preprocessing.header_has_zero_size(encoded)):
+    if bool(image_headers.header_has_zero_size(encoded)):
       return "zero_size_image"
-  dimensions = image_preprocessing.declared_dimensions(encoded, max_pixels)
-  if int(image_preprocessing.decoded_pixels(dimensions)) > max_pixels:
+  dimensions = image_headers.declared_dimensions(encoded, max_pixels)
+  if int(image_headers.decoded_pixels(dimensions)) > max_pixels:
     return "image_too_large"
   return None
 
@@ -113,7 +113,7 @@ def _parse_record(serialized: bytes, reason: int, detail: bytes, count: int,
 
 def iterate_items(files: List[str], fmt: str, skipped: SkipCounter,
                   keys: shard_format.FeatureKeys = shard_format.DEFAULT_KEYS,
-                  max_pixels: int = image_preprocessing.DEFAULT_MAX_PIXELS
+                  max_pixels: int = image_headers.DEFAULT_MAX_PIXELS
                   ) -> Iterator[Tuple[str, bytes]]:
   """(id, encoded image) for every usable item of `files` in format `fmt`."""
   if fmt == "files":
@@ -184,7 +184,7 @@ def list_collection(spec: str, fmt: str = "auto") -> Tuple[List[str], str]:
 def read_collection(spec: str, fmt: str = "auto", batch_size: int = 64,
                     skipped: Optional[SkipCounter] = None,
                     keys: shard_format.FeatureKeys = shard_format.DEFAULT_KEYS,
-                    max_pixels: int = image_preprocessing.DEFAULT_MAX_PIXELS
+                    max_pixels: int = image_headers.DEFAULT_MAX_PIXELS
                     ) -> Iterator[Batch]:
   """Batches `(ids, encoded images)` of the collection `spec` (module doc)."""
   files, fmt = list_collection(spec, fmt)

@@ -28,15 +28,15 @@ from typing import Any, Dict, Mapping, Optional
 import gin
 import numpy as np
 
-from official.align.dataloaders import image_preprocessing
+from official.align.dataloaders import image_headers
 from official.align.inference import embedder as embedder_lib
 from official.align.inference import queries
 from official.align.search import sharded_index
 from official.align.search import items as items_lib
 from official.align.search import search_lib
 
-IMAGE_MAGICS = (image_preprocessing.JPEG_MAGIC, image_preprocessing.PNG_MAGIC,
-                image_preprocessing.GIF_MAGIC, image_preprocessing.BMP_MAGIC)
+IMAGE_MAGICS = (image_headers.JPEG_MAGIC, image_headers.PNG_MAGIC,
+                image_headers.GIF_MAGIC, image_headers.BMP_MAGIC)
 
 
 @gin.configurable

@@ -23,6 +23,7 @@ query, `items` finds thumbnails by item id. A request body over
 """
 import logging as std_logging
 import os
+import socket
 import sys
 import urllib.parse
 
@@ -115,6 +116,21 @@ def create_app(page: page_search.SearchPage) -> flask.Flask:
     return _error(f"Internal error: {type(e).__name__}: {e}", 500)
 
   return app
+
+
+def check_port_free(host: str = LOOPBACK, port: int = 8080) -> None:
+  """Raises OSError if `host:port` cannot be bound (e.g. it is in use).
+
+  For the CLI to check before it spends seconds loading a model; `serve`
+  binds again (and reports a port taken in between).
+  """
+  if port == 0:  # Any free port.
+    return
+  try:
+    socket.create_server((host, port)).close()
+  except OSError as e:
+    raise OSError(f"Cannot listen on {host}:{port}: {e.strerror} (give "
+                  "another --port; 0 picks a free one)") from e
 
 
 def make_server(page: page_search.SearchPage, host: str = LOOPBACK,

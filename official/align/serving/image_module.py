@@ -14,6 +14,7 @@ import gin
 import tensorflow as tf
 import tf_keras
 
+from official.align.dataloaders import image_headers
 from official.align.dataloaders import image_preprocessing
 from official.align.serving import layers
 
@@ -78,7 +79,7 @@ def build_image_module(image_encoder: tf_keras.Model,
                        pixel_range: str,
                        logit_bias=0.0,
                        max_pixels: int = (
-                           image_preprocessing.DEFAULT_MAX_PIXELS)):
+                           image_headers.DEFAULT_MAX_PIXELS)):
   """The image encoder to export, and its signatures.
 
   Args:
