@@ -192,7 +192,7 @@ class ShardedIndex:
 
   @classmethod
   def load(cls, index_dir: str) -> "ShardedIndex":
-    """Loads a sharded index written by `save` (checks: module doc).
+    """Loads a sharded index written by `save` (checks: `sharded_index_files`).
 
     Raises:
       FileNotFoundError: `index_dir` does not exist.
