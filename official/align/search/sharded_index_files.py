@@ -99,7 +99,7 @@ class Staging:
 def read_manifest(index_dir: str) -> Dict[str, Any]:
   """The top manifest, its types and the directory's entries checked."""
   path = os.path.join(index_dir, index_files.MANIFEST)
-  manifest = _read_json(index_dir)
+  manifest = index_files.read_manifest_json(index_dir)
   if manifest.get("format_version") != index_files.FORMAT_VERSION:
     raise index_files.SearchIndexError(
         f"{path}: format_version {manifest.get('format_version')!r}, "
@@ -140,25 +140,6 @@ def read_manifest(index_dir: str) -> Dict[str, Any]:
   return manifest
 
 
-def _read_json(index_dir: str) -> Dict[str, Any]:
-  path = os.path.join(index_dir, index_files.MANIFEST)
-  if not os.path.isfile(path):
-    raise index_files.SearchIndexError(
-        f"{index_dir} is not a complete search index (no "
-        f"{index_files.MANIFEST}; build it with `python -m "
-        "official.align.search build`).")
-  try:
-    with open(path, encoding="utf-8") as f:
-      manifest = json.load(f)
-  except (OSError, ValueError) as e:
-    raise index_files.SearchIndexError(
-        f"Cannot read the search index in {index_dir}: {path}: {e}") from e
-  if not isinstance(manifest, dict):
-    raise index_files.SearchIndexError(
-        f"{path} must hold a JSON object, found {type(manifest).__name__}.")
-  return manifest
-
-
 def check_shard_manifest(shard_dir: str, expected_sha256: str) -> None:
   """Raises `SearchIndexError` unless the shard's manifest.json exists with
   the sha256 the top manifest lists."""
@@ -176,6 +157,6 @@ def check_shard_manifest(shard_dir: str, expected_sha256: str) -> None:
 def is_sharded(index_dir: str) -> bool:
   """Whether `index_dir`'s manifest says kind "sharded" (False if absent)."""
   try:
-    return _read_json(index_dir).get("kind") == KIND
+    return index_files.read_manifest_json(index_dir).get("kind") == KIND
   except index_files.SearchIndexError:
     return False
