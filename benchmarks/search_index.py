@@ -9,8 +9,8 @@ On `--num_vectors` (1M) unit vectors of size 640 (the B7 embedding size):
               the centre about 0.7, like embeddings of a real collection),
               queries drawn the same way.
 
-For each, the ground truth is exact search (`index.exact_top_k`: one BLAS
-matrix product per 64k rows, all queries at once), and the index is the
+For each, the ground truth is exact search (`exact_search.exact_top_k`: one
+BLAS matrix product per 64k rows, all queries at once), and the index is the
 `SearchIndex` ScaNN searcher with that dataset's settings below. Reported:
 
   recall@10                       |ScaNN top-10 ∩ exact top-10| / 10.
@@ -55,6 +55,7 @@ if os.path.dirname(HERE) not in sys.path:
   sys.path.insert(0, os.path.dirname(HERE))
 
 from benchmarks import results as results_lib  # pylint: disable=g-import-not-at-top
+from official.align.search import exact_search  # pylint: disable=g-import-not-at-top
 from official.align.search import index as index_lib  # pylint: disable=g-import-not-at-top
 
 DIM = 640
@@ -128,10 +129,10 @@ def measure(name: str, count: int, num_queries: int, num_single: int,
   gen_seconds = time.perf_counter() - t0
   # Exact search, all queries at once (also the ground truth).
   exact_batch_s, (truth, _) = _timed(
-      lambda: index_lib.exact_top_k(database, queries, TOP_K))
+      lambda: exact_search.exact_top_k(database, queries, TOP_K))
   single = queries[:num_single]
   exact_single_s, _ = _timed(lambda: [
-      index_lib.exact_top_k(database, q[None], TOP_K) for q in single])
+      exact_search.exact_top_k(database, q[None], TOP_K) for q in single])
 
   t0 = time.perf_counter()
   index = index_lib.SearchIndex.build(

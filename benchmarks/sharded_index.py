@@ -11,7 +11,7 @@ cosine to its source the median cosine of a world image to its nearest
 other image (copies spread as far as real neighbours do). Queries are the
 model's text embeddings of the world's eval captions (text -> image search).
 
-Ground truth is exact float32 search over all rows (`index.exact_top_k`).
+Ground truth is exact float32 search over all rows (`exact_search.exact_top_k`).
 For each storage option (exact or ScaNN; float32 or int8), in one shard and
 in several, the rows report
 
@@ -48,6 +48,7 @@ for path in (REPO_ROOT, os.path.join(REPO_ROOT, "tests")):
     sys.path.insert(0, path)
 
 from benchmarks import results as results_lib  # pylint: disable=g-import-not-at-top
+from official.align.search import exact_search  # pylint: disable=g-import-not-at-top
 from official.align.search import index as index_lib  # pylint: disable=g-import-not-at-top
 from official.align.search import sharded_index  # pylint: disable=g-import-not-at-top
 
@@ -165,7 +166,7 @@ def measure(num_vectors: int, hub_dir: Optional[str] = None,
     rng = np.random.default_rng(1)
     queries = texts[rng.choice(len(texts), min(NUM_QUERIES, len(texts)),
                                replace=False)]
-    truth, _ = index_lib.exact_top_k(database, queries, TOP_K)
+    truth, _ = exact_search.exact_top_k(database, queries, TOP_K)
     ids = [str(i) for i in range(num_vectors)]
     options = [("brute_force", "float32", n) for n in EXACT_SHARD_COUNTS]
     options += [("brute_force", "int8", 1)]

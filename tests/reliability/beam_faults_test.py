@@ -12,6 +12,7 @@ import pytest
 
 from filtering import fixtures
 from official.align.filtering import beam_pipeline
+from official.align.filtering import filter_graph
 
 _DIRECT = beam_pipeline.PipelineOptions([
     "--runner=DirectRunner", "--direct_num_workers=1",
@@ -73,7 +74,7 @@ def test_failure_while_publishing_leaves_no_partial_output(tmp_path,
 
   def rename_failing_on_report(sources, destinations):
     # Only `_publish`'s move into output_dir (the sinks rename in _tmp-*).
-    if os.path.join(output_dir, beam_pipeline.REPORT_NAME) in destinations:
+    if os.path.join(output_dir, filter_graph.REPORT_NAME) in destinations:
       raise IOError("simulated failure moving the report")
     return rename(sources, destinations)
 

@@ -7,28 +7,13 @@ import pytest
 
 from official.align.search import index as index_lib
 from official.align.search import index_files
-
-
-def _clustered(count, dim, num_clusters, seed):
-  """float32 [count, dim] unit vectors around random unit centres."""
-  rng = np.random.default_rng(seed)
-  centres = rng.standard_normal((num_clusters, dim))
-  points = centres[rng.integers(0, num_clusters, count)] + rng.standard_normal(
-      (count, dim)) * 0.7
-  return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(
-      np.float32)
-
-
-def _naive_top_k(embeddings, queries, k):
-  embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
-  queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-  return np.argsort(-(queries @ embeddings.T), axis=1, kind="stable")[:, :k]
+import synthetic_vectors
 
 
 @pytest.fixture(scope="module")
 def data():
-  embeddings = _clustered(3000, 32, 30, seed=0)
-  queries = _clustered(40, 32, 30, seed=1)
+  embeddings = synthetic_vectors.clustered(3000, 32, 30, seed=0)
+  queries = synthetic_vectors.clustered(40, 32, 30, seed=1)
   return embeddings, [f"item-{i}" for i in range(len(embeddings))], queries
 
 
@@ -42,26 +27,6 @@ def scann_index(data):
                                      metadata={"model": "unit-test"})
 
 
-def test_exact_top_k_matches_sorting_in_any_block_size(data):
-  embeddings, _, queries = data
-  expected = _naive_top_k(embeddings, queries, 10)
-  for block_rows in (7, 1000, 65_536):
-    indices, scores = index_lib.exact_top_k(embeddings, queries, 10,
-                                            block_rows=block_rows)
-    np.testing.assert_array_equal(indices, expected)
-    np.testing.assert_allclose(
-        scores, np.take_along_axis(queries @ embeddings.T, indices, axis=1),
-        rtol=1e-5)
-
-
-def test_exact_top_k_orders_ties_by_row():
-  embeddings = np.array([[1, 0], [0, 1], [1, 0], [1, 0]], np.float32)
-  indices, _ = index_lib.exact_top_k(embeddings, np.array([[1, 0]],
-                                                          np.float32), 3,
-                                     block_rows=2)
-  np.testing.assert_array_equal(indices, [[0, 2, 3]])
-
-
 def test_scann_returns_exact_top_k_on_a_small_set(data):
   embeddings, ids, queries = data
   # Every leaf scanned and every candidate re-ranked with exact scores:
@@ -73,7 +38,7 @@ def test_scann_returns_exact_top_k_on_a_small_set(data):
                                       scann_config=config)
   assert index.kind == "scann"
   indices, scores = index.search_indices(queries, top_k=10)
-  expected = _naive_top_k(embeddings, queries, 10)
+  expected = synthetic_vectors.naive_top_k(embeddings, queries, 10)
   np.testing.assert_array_equal(indices, expected)
   np.testing.assert_allclose(
       scores, np.take_along_axis(queries @ embeddings.T, expected, axis=1),
@@ -85,7 +50,7 @@ def test_scann_returns_exact_top_k_on_a_small_set(data):
 def test_scann_partitioned_search_has_high_recall(data, scann_index):
   embeddings, _, queries = data
   indices, _ = scann_index.search_indices(queries, top_k=10)
-  expected = _naive_top_k(embeddings, queries, 10)
+  expected = synthetic_vectors.naive_top_k(embeddings, queries, 10)
   recall = np.mean([len(set(a) & set(b)) / 10
                     for a, b in zip(indices, expected)])
   # 8 of 30 leaves and quantized scores: most but not always all true
@@ -100,8 +65,8 @@ def test_auto_uses_exact_search_below_min_count(data):
   index = index_lib.SearchIndex.build(embeddings[:500], ids[:500])
   assert index.kind == "brute_force"
   indices, _ = index.search_indices(queries, top_k=5)
-  np.testing.assert_array_equal(indices,
-                                _naive_top_k(embeddings[:500], queries, 5))
+  np.testing.assert_array_equal(
+      indices, synthetic_vectors.naive_top_k(embeddings[:500], queries, 5))
   # top_k above the size returns every row.
   assert index.search_indices(queries[:2], top_k=900)[0].shape == (2, 500)
 

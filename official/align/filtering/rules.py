@@ -2,7 +2,7 @@
 """Pure filtering rules of ALIGN's noisy image/alt-text corpus (paper §3).
 
 Every function here works on plain Python values, so the rules are unit
-tested without Beam; `beam_pipeline.py` composes them at scale.
+tested without Beam; `filter_graph.py` composes them at scale.
 
 Rules, in charging order (`RULE_ORDER`). A removed pair is charged to the
 first rule it fails, so the per-rule counts add up to input - output:

@@ -1,7 +1,7 @@
 # Copyright 2026 The ALIGN-TF Authors. Licensed under the Apache License 2.0.
 """Reading TFRecord shards on Apache Beam, one shard per element, by path.
 
-Shared by the filter (`beam_pipeline`) and the word counts (`word_counts`).
+Shared by the filter (`filter_graph`) and the word counts (`word_counts`).
 Beam's `ReadFromTFRecord` fails the whole pipeline on a corrupt shard
 without naming it; reading per file lets a bad shard be reported by path and
 skipped: `ReadShardFn` emits the shard's records and, if its framing is

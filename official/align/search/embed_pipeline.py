@@ -22,13 +22,13 @@ usable image, and the number of images skipped per reason.
             skipped as `decode_error`;
   write     per unit, the embeddings in input order, as float32 or float16.
 
-Atomic and resumable: a shard is written to a temporary name and renamed
-into place (`atomic_publish`), then its small `.json` summary, which marks
-the unit done. A rerun with the same output_dir embeds only the units
-without a summary, so a killed run leaves complete shards (used again) and
-at most temporary files (never read, deleted by the next complete run).
-`manifest.json` is written last, from every unit's summary, when all units
-are done. Embeddings of another model or dtype in output_dir are refused.
+Atomic and resumable (`embeddings_writer`): a unit is done once its shard,
+then its summary, are renamed into place. A rerun with the same output_dir
+embeds only the units not done, so a killed run leaves complete shards (used
+again) and at most temporary files (never read, deleted by the next complete
+run). `manifest.json` is written last, from every unit's summary, when all
+units are done. Embeddings of another model or dtype in output_dir are
+refused.
 
 Beam runs the read and embed steps wherever its runner puts them
 (DirectRunner here; Dataflow, Flink or Spark with --runner). Workers need
@@ -38,20 +38,18 @@ every worker reaches (gs://, or a shared file system).
 """
 import dataclasses
 import hashlib
-import json
-import uuid
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from official.align import atomic_publish
 from official.align import extras
 from official.align.dataloaders import shard_format
 from official.align.inference import queries
 from official.align.search import collection
 from official.align.search import embedding_shards
+from official.align.search import embeddings_writer
 from official.align.search import items as items_lib
 
 beam = extras.require("apache_beam", "beam", "The embedding pipeline")
@@ -59,7 +57,6 @@ from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disa
 from apache_beam.runners.runner import PipelineState  # pylint: disable=g-import-not-at-top,g-bad-import-order
 from apache_beam.utils import shared  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
-SUMMARY_SUFFIX = ".json"
 DEFAULT_FILES_PER_SHARD = 1000
 DEFAULT_BATCH_SIZE = 64
 _SKIPPED = "skipped"
@@ -214,30 +211,8 @@ class _WriteShardFn(beam.DoFn):
     summary = dict(meta, name=name, count=len(rows), embed_dim=embed_dim,
                    dtype=self._dtype, bytes=len(data),
                    sha256=hashlib.sha256(data).hexdigest())
-    shard_path = _join(self._output_dir, name)
-    summary_path = _summary_path(self._output_dir, name)
-    staged = [_write_staged(shard_path, data),
-              _write_staged(summary_path, json.dumps(summary).encode())]
-    # The summary last: it marks the unit done.
-    atomic_publish.publish(list(zip(staged, (shard_path, summary_path))),
-                           atomic_publish.gfile_ops())
+    embeddings_writer.publish_unit(self._output_dir, name, data, summary)
     yield summary
-
-
-def _join(directory: str, name: str) -> str:
-  return f"{directory.rstrip('/')}/{name}"
-
-
-def _summary_path(output_dir: str, name: str) -> str:
-  return _join(output_dir, name[:-len(embedding_shards.SHARD_SUFFIX)]
-               + SUMMARY_SUFFIX)
-
-
-def _write_staged(path: str, data: bytes) -> str:
-  staged = f"{path}.tmp-{uuid.uuid4().hex}"
-  with tf.io.gfile.GFile(staged, "wb") as f:
-    f.write(data)
-  return staged
 
 
 def build_pipeline(pipeline, units: Sequence[Unit], hub_dir: str,
@@ -264,43 +239,6 @@ def build_pipeline(pipeline, units: Sequence[Unit], hub_dir: str,
            "items": embedded.rows, _SKIPPED: skipped}
           | "JoinUnit" >> beam.CoGroupByKey()
           | "Write" >> beam.ParDo(_WriteShardFn(output_dir, dtype, hub_dir)))
-
-
-def _read_summaries(output_dir: str) -> Dict[str, Dict[str, Any]]:
-  """name → summary of every unit done in `output_dir`."""
-  pattern = _join(output_dir, embedding_shards.SHARD_PREFIX + "*"
-                  + SUMMARY_SUFFIX)
-  summaries = {}
-  for path in tf.io.gfile.glob(pattern):
-    with tf.io.gfile.GFile(path, "r") as f:
-      summary = json.loads(f.read())
-    shard = _join(output_dir, summary.get("name", ""))
-    if _summary_path(output_dir, summary.get("name", "x.npz")) == path and (
-        tf.io.gfile.exists(shard)):
-      summaries[summary["name"]] = summary
-  return summaries
-
-
-def _check_same_run(summaries, model: str, dtype: str,
-                    output_dir: str) -> None:
-  for summary in summaries.values():
-    if (summary.get("model"), summary.get("dtype")) != (model, dtype):
-      raise ValueError(
-          f"{output_dir} holds embeddings of {summary.get('model')} "
-          f"({summary.get('dtype')}), not {model} ({dtype}); use another "
-          "output_dir.")
-
-
-def _write_manifest(output_dir: str, manifest: Dict[str, Any]) -> None:
-  path = _join(output_dir, embedding_shards.MANIFEST)
-  staged = _write_staged(path, json.dumps(manifest, indent=2,
-                                          sort_keys=True).encode())
-  atomic_publish.publish([(staged, path)], atomic_publish.gfile_ops())
-
-
-def _delete_stale_temporaries(output_dir: str) -> None:
-  for path in tf.io.gfile.glob(_join(output_dir, "*.tmp-*")):
-    tf.io.gfile.remove(path)
 
 
 def run(images: str, hub_dir: str, output_dir: str, fmt: str = "auto",
@@ -337,8 +275,8 @@ def run(images: str, hub_dir: str, output_dir: str, fmt: str = "auto",
                             "output of export/export_tfhub.py).")
   units = plan_units(images, fmt, files_per_shard)
   tf.io.gfile.makedirs(output_dir)
-  done = _read_summaries(output_dir)
-  _check_same_run(done, hub_dir, dtype, output_dir)
+  done = embeddings_writer.read_summaries(output_dir)
+  embeddings_writer.check_same_run(done, hub_dir, dtype, output_dir)
   todo = [u for u in units if u.name not in done]
   logging.info("%d units, %d done before, %d to embed.", len(units),
                len(units) - len(todo), len(todo))
@@ -354,7 +292,7 @@ def run(images: str, hub_dir: str, output_dir: str, fmt: str = "auto",
       raise EmbeddingError(
           f"Embedding {images} failed; complete shards stay in {output_dir} "
           f"and a rerun embeds the rest: {type(e).__name__}: {e}") from e
-  done = _read_summaries(output_dir)
+  done = embeddings_writer.read_summaries(output_dir)
   missing = [u.name for u in units if u.name not in done]
   if missing:
     raise EmbeddingError(f"{len(missing)} units have no shard in "
@@ -379,8 +317,8 @@ def run(images: str, hub_dir: str, output_dir: str, fmt: str = "auto",
       "shards": [{k: s[k] for k in ("name", "inputs", "count", "skipped",
                                     "sha256", "bytes")} for s in shards],
   }
-  _write_manifest(output_dir, manifest)
-  _delete_stale_temporaries(output_dir)
+  embeddings_writer.write_manifest(output_dir, manifest)
+  embeddings_writer.delete_stale_temporaries(output_dir)
   logging.info("Embedded %d images in %d shards (%d embedded this run), "
                "skipped %s.", manifest["count"], len(shards), len(todo),
                skipped)

@@ -7,7 +7,7 @@ maximum-inner-product (= cosine) queries:
 
   * "scann": a ScaNN searcher (k-means tree partitioning, anisotropic
     quantization scoring, exact re-ranking of the best candidates).
-  * "brute_force": exact search, one matrix product per block of rows.
+  * "brute_force": exact search by blocks of rows (`exact_search`).
   * "auto": ScaNN from `ScannConfig.min_count` rows on, exact below (a tree
     over a few thousand vectors is slower than scanning them).
 
@@ -15,8 +15,8 @@ Storage (`STORAGES`) says how the vectors are kept:
 
   * "float32": the unit embeddings as they are (4 bytes per dimension); a
     ScaNN searcher re-ranks its candidates in float32.
-  * "int8": each row as int8 codes (round(127 x / max|x|)) times one float32
-    scale that makes the row unit again (1 byte per dimension + 4 per row);
+  * "int8": each row as int8 codes times one float32 scale that makes the
+    row unit again (`vectors`; 1 byte per dimension + 4 per row);
     exact search scores the codes, and a ScaNN searcher re-ranks in int8
     (ScaNN's own fixed-point copy). Scores are cosines with the quantised
     directions (recall against float32 search: benchmarks/sharded_index.py).
@@ -48,8 +48,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from official.align import atomic_publish
+from official.align.search import exact_search
 from official.align.search import index_files
 from official.align.search import scann_searcher
+from official.align.search import vectors
 
 # The index's file layout and ScaNN parts, by their names here.
 MANIFEST = index_files.MANIFEST
@@ -63,199 +65,6 @@ build_scann_searcher = scann_searcher.build_scann_searcher
 INDEX_KINDS = ("auto", "scann", "brute_force")
 SCALES = index_files.SCALES
 STORAGES = index_files.STORAGES
-
-
-def l2_normalize(x: np.ndarray, name: str = "embeddings") -> np.ndarray:
-  """float32 rows of unit L2 norm; raises on zero or non-finite rows."""
-  x = np.asarray(x, np.float32)
-  norms = np.linalg.norm(x, axis=-1, keepdims=True)
-  bad = ~np.isfinite(norms[..., 0]) | (norms[..., 0] == 0)
-  if np.any(bad):
-    raise ValueError(f"{name}: {int(bad.sum())} row(s) are zero or not "
-                     f"finite (first: row {int(np.argmax(bad))}); they have no "
-                     "direction to search with.")
-  if np.all(np.abs(norms - 1) < 1e-6):
-    return x  # Already unit rows: no copy of a large collection.
-  return x / norms
-
-
-def quantize_int8(embeddings: np.ndarray, block_rows: int = 65_536
-                  ) -> Tuple[np.ndarray, np.ndarray]:
-  """int8 codes and float32 row scales of unit rows (storage "int8").
-
-  Args:
-    embeddings: float [count, dim], rows not all zero.
-    block_rows: rows converted at a time (bounds the float32 temporaries).
-
-  Returns:
-    (codes int8 [count, dim] = round(127 x / max|x|), scales float32 [count]
-    = 1 / ||codes||): codes * scales are unit rows.
-  """
-  codes = np.empty(embeddings.shape, np.int8)
-  scales = np.empty(embeddings.shape[0], np.float32)
-  for start in range(0, embeddings.shape[0], block_rows):
-    block = np.asarray(embeddings[start:start + block_rows], np.float32)
-    peak = np.max(np.abs(block), axis=1, keepdims=True)
-    block_codes = np.rint(block / peak * 127).astype(np.int8)
-    codes[start:start + block_rows] = block_codes
-    scales[start:start + block_rows] = 1.0 / np.linalg.norm(
-        block_codes.astype(np.float32), axis=1)
-  return codes, scales
-
-
-def dequantize(rows: np.ndarray, scales: Optional[np.ndarray]) -> np.ndarray:
-  """float32 rows from stored rows (`scales` None: already float32)."""
-  if scales is None:
-    return np.asarray(rows, np.float32)
-  return np.asarray(rows, np.float32) * np.asarray(scales,
-                                                   np.float32)[..., None]
-
-
-def fixed_order_scores(queries: np.ndarray, rows: np.ndarray,
-                       scales: Optional[np.ndarray] = None) -> np.ndarray:
-  """Inner products computed in one fixed order, whatever the layout.
-
-  The products of float32 numbers are exact in float64 and are summed
-  pairwise along a contiguous axis of the same length for every row, so a
-  score depends only on the query and the row: not on the row's position,
-  block or shard, nor on how many queries are batched (BLAS matrix products
-  differ in the last bit between such layouts).
-
-  Args:
-    queries: float32 [num_queries, dim].
-    rows: stored rows [num_queries, m, dim] (float32, or int8 codes).
-    scales: float32 [num_queries, m] row scales of int8 codes, or None.
-
-  Returns:
-    float32 [num_queries, m].
-  """
-  products = (np.asarray(rows, np.float64)
-              * np.asarray(queries, np.float64)[:, None, :])
-  scores = products.sum(axis=-1)
-  if scales is not None:
-    scores = scores * np.asarray(scales, np.float64)
-  return scores.astype(np.float32)
-
-
-def _blas_error_margin(dim: int) -> float:
-  """Twice the largest difference of two float32 dot products of unit rows.
-
-  A float32 dot product of length `dim` is within gamma = dim * 2^-24 (plus
-  one rounding of a row scale) of the true one for unit vectors, so a BLAS
-  score and a fixed-order score differ by at most 2 gamma; candidates within
-  twice that of the k-th BLAS score hold the fixed-order top k. Doubled
-  again for rows that are unit only to 1e-3.
-  """
-  return 8.0 * (dim + 2) * 2.0 ** -24
-
-
-def _blas_top(embeddings, queries, count, scales, block_rows):
-  """(rows, BLAS scores) of the best `count` rows per query, best first."""
-  best_idx = np.zeros([queries.shape[0], 0], np.int64)
-  best_scores = np.zeros([queries.shape[0], 0], np.float32)
-  for start in range(0, embeddings.shape[0], block_rows):
-    block = embeddings[start:start + block_rows]
-    scores = queries @ np.asarray(block, np.float32).T
-    if scales is not None:
-      scores *= scales[start:start + block_rows]
-    k = min(count, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    best_idx = np.concatenate([best_idx, part + start], axis=1)
-    best_scores = np.concatenate(
-        [best_scores, np.take_along_axis(scores, part, axis=1)], axis=1)
-    if best_idx.shape[1] > count:
-      order = np.lexsort((best_idx, -best_scores), axis=1)[:, :count]
-      best_idx = np.take_along_axis(best_idx, order, axis=1)
-      best_scores = np.take_along_axis(best_scores, order, axis=1)
-  order = np.lexsort((best_idx, -best_scores), axis=1)
-  return (np.take_along_axis(best_idx, order, axis=1),
-          np.take_along_axis(best_scores, order, axis=1))
-
-
-def exact_top_k(embeddings: np.ndarray, queries: np.ndarray, top_k: int,
-                block_rows: int = 65_536,
-                scales: Optional[np.ndarray] = None,
-                extra_candidates: int = 16) -> Tuple[np.ndarray, np.ndarray]:
-  """Exact maximum inner product search, scores independent of the layout.
-
-  BLAS scores all rows block by block and keeps the best `top_k +
-  extra_candidates`; those are re-scored by `fixed_order_scores` and the
-  top k of the re-scored ones returned. A query whose kept candidates do
-  not reach `_blas_error_margin` below its k-th BLAS score is redone with
-  more candidates, so the result is the top k by fixed-order score: the
-  same ids and scores over one index or over shards of it, for one query
-  or a batch.
-
-  Args:
-    embeddings: stored rows [count, dim]: float32 unit rows, or int8 codes
-      with `scales`.
-    queries: float32 [num_queries, dim], unit rows.
-    top_k: neighbours per query (at most `count`).
-    block_rows: rows of `embeddings` scored at a time (bounds the memory of
-      the score matrix to `num_queries * block_rows` floats).
-    scales: float32 [count] row scales of int8 codes, or None.
-    extra_candidates: candidates beyond `top_k` kept from the BLAS pass.
-
-  Returns:
-    (indices int64 [num_queries, top_k], scores float32 [num_queries, top_k]),
-    best first; equal scores are ordered by row index.
-  """
-  count = embeddings.shape[0]
-  top_k = min(top_k, count)
-  queries = np.asarray(queries, np.float32)
-  margin = _blas_error_margin(queries.shape[1])
-  indices = np.zeros([queries.shape[0], top_k], np.int64)
-  scores = np.zeros([queries.shape[0], top_k], np.float32)
-  pending = np.arange(queries.shape[0])
-  candidates = top_k + extra_candidates
-  while pending.size:
-    keep = min(candidates, count)
-    rows, blas = _blas_top(embeddings, queries[pending], keep, scales,
-                           block_rows)
-    # Rows left out score at most blas[:, -1]: done if that is below the
-    # margin under the k-th score (or every row was kept).
-    done = (keep == count) | (blas[:, -1] < blas[:, top_k - 1] - margin)
-    selected = rows[done]
-    rescored = fixed_order_scores(
-        queries[pending[done]], embeddings[selected],
-        None if scales is None else scales[selected])
-    order = np.lexsort((selected, -rescored), axis=1)[:, :top_k]
-    indices[pending[done]] = np.take_along_axis(selected, order, axis=1)
-    scores[pending[done]] = np.take_along_axis(rescored, order, axis=1)
-    pending = pending[~done]
-    candidates *= 4
-  return indices, scores
-
-
-class RowView:
-  """Read-only float32 rows of stored embeddings, dequantised on access.
-
-  `view[i]` (float32 [dim]), `view[rows]` ([n, dim]), `len(view)`, `shape`
-  and `np.asarray(view)` (every row: count * dim * 4 bytes).
-  """
-
-  def __init__(self, row_fn, count: int, dim: int):
-    """`row_fn`: int64 [n] row numbers → float32 [n, dim]."""
-    self._row_fn = row_fn
-    self.shape = (count, dim)
-
-  def __len__(self) -> int:
-    return self.shape[0]
-
-  def __getitem__(self, rows):
-    if isinstance(rows, slice):
-      return self._row_fn(np.arange(self.shape[0])[rows])
-    selected = np.asarray(rows, np.int64)
-    if selected.ndim == 0:
-      if not -self.shape[0] <= int(selected) < self.shape[0]:
-        raise IndexError(f"row {int(selected)} of {self.shape[0]}")
-      return self._row_fn(selected[None] % self.shape[0])[0]
-    return self._row_fn(selected % self.shape[0])
-
-  def __array__(self, dtype=None, copy=None):
-    del copy  # Always a new array.
-    rows = self._row_fn(np.arange(self.shape[0]))
-    return rows if dtype is None else rows.astype(dtype)
 
 
 class SearchIndex:
@@ -311,7 +120,7 @@ class SearchIndex:
                        f" got shape {embeddings.shape}.")
     if len(ids) != embeddings.shape[0]:
       raise ValueError(f"{len(ids)} ids for {embeddings.shape[0]} embeddings.")
-    embeddings = np.ascontiguousarray(l2_normalize(embeddings))
+    embeddings = np.ascontiguousarray(vectors.l2_normalize(embeddings))
     scann_config = scann_config or ScannConfig()
     if kind == "auto":
       kind = ("scann" if embeddings.shape[0] >= scann_config.min_count
@@ -323,7 +132,7 @@ class SearchIndex:
                                       storage=storage)
     scales = None
     if storage == "int8":
-      embeddings, scales = quantize_int8(embeddings)
+      embeddings, scales = vectors.quantize_int8(embeddings)
     return cls(embeddings, [str(i) for i in ids], kind, searcher,
                scann_config if kind == "scann" else None, metadata, scales)
 
@@ -352,12 +161,13 @@ class SearchIndex:
   @property
   def embeddings(self):
     """float32 [count, embed_dim] unit rows: the array itself for storage
-    "float32", a `RowView` dequantising on access for "int8"."""
+    "float32", a `vectors.RowView` dequantising on access for "int8"."""
     if self._scales is None:
       return self._embeddings
-    return RowView(lambda rows: dequantize(self._embeddings[rows],
-                                           self._scales[rows]),
-                   len(self), self.embed_dim)
+    return vectors.RowView(
+        lambda rows: vectors.dequantize(self._embeddings[rows],
+                                        self._scales[rows]),
+        len(self), self.embed_dim)
 
   @property
   def stored_bytes_per_vector(self) -> float:
@@ -391,7 +201,7 @@ class SearchIndex:
           + "; search it with the model it was built with.")
     if top_k < 1:
       raise ValueError(f"top_k must be >= 1, got {top_k}.")
-    return l2_normalize(queries, "queries")
+    return vectors.l2_normalize(queries, "queries")
 
   def search_indices(self, queries: np.ndarray, top_k: int = 10,
                      exact: bool = False) -> Tuple[np.ndarray, np.ndarray]:
@@ -413,8 +223,8 @@ class SearchIndex:
     queries = self.check_queries(queries, top_k)
     top_k = min(top_k, len(self))
     if self._searcher is None or exact:
-      return exact_top_k(self._embeddings, queries, top_k,
-                         scales=self._scales)
+      return exact_search.exact_top_k(self._embeddings, queries, top_k,
+                                      scales=self._scales)
     indices, scores = self._searcher.search_batched(
         queries, final_num_neighbors=top_k,
         pre_reorder_num_neighbors=max(top_k,

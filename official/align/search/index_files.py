@@ -50,8 +50,8 @@ def files_under(index_dir: str) -> List[str]:
   return sorted(n for n in names if n != MANIFEST)
 
 
-def read_manifest(index_dir: str) -> Dict[str, Any]:
-  """manifest.json, its types checked (see `SearchIndex.load`)."""
+def read_manifest_json(index_dir: str) -> Dict[str, Any]:
+  """manifest.json as a JSON object (of a sharded index too), unchecked."""
   path = os.path.join(index_dir, MANIFEST)
   if not os.path.isfile(path):
     raise SearchIndexError(
@@ -66,6 +66,13 @@ def read_manifest(index_dir: str) -> Dict[str, Any]:
   if not isinstance(manifest, dict):
     raise SearchIndexError(f"{path} must hold a JSON object, found "
                            f"{type(manifest).__name__}.")
+  return manifest
+
+
+def read_manifest(index_dir: str) -> Dict[str, Any]:
+  """manifest.json, its types checked (see `SearchIndex.load`)."""
+  path = os.path.join(index_dir, MANIFEST)
+  manifest = read_manifest_json(index_dir)
   if manifest.get("format_version") != FORMAT_VERSION:
     raise SearchIndexError(
         f"{path}: format_version {manifest.get('format_version')!r}, "

@@ -6,58 +6,38 @@ is split into shards of about `vectors_per_shard` rows, each an ordinary
 `index.SearchIndex` (ScaNN or exact, float32 or int8 storage). A query goes
 to every shard and the per-shard top k are merged by score (ties by global
 row): over exact shards this is exactly the top k of one exact index over
-all rows, same ids and same scores (`index.exact_top_k` scores each row in
-a fixed order, whatever its shard); over ScaNN shards recall is measured in
-benchmarks/sharded_index.py. Global row numbers follow the shards' order.
+all rows, same ids and same scores (`exact_search.exact_top_k` scores each
+row in a fixed order, whatever its shard); over ScaNN shards recall is
+measured in benchmarks/sharded_index.py. Global row numbers follow the
+shards' order.
 
 `ShardedIndex` answers as a `SearchIndex` does (`search`, `search_indices`,
 `ids`, `embeddings`, `embed_dim`, `metadata`, `len`), so the CLI, the Python
 API, the notebooks and the search page take either (`load_index`).
 
-On disk:
-
-  index_dir/manifest.json     format version, kind "sharded", count,
-                              embed_dim, storage, each shard's name, count
-                              and the sha256 of its manifest.json, and the
-                              metadata (model, collection, ...).
-  index_dir/shard-00000/ ...  one `SearchIndex` directory per shard (its own
-                              manifest lists its files with their sha256).
-
-Saving writes into a temporary sibling directory that replaces `index_dir`
-once complete (`atomic_publish.replace_dir`). Loading treats the directory
-as data from someone else: exactly the listed shard directories (no other
-file, no symbolic link), each shard's manifest with the listed sha256, and
-each shard checked by `SearchIndex.load`; an error names the shard.
+On disk, a manifest and one `SearchIndex` directory per shard, saved
+atomically and loaded as data from someone else (`sharded_index_files`);
+a load error names the shard.
 
   index = sharded_index.build_from_embedding_shards(
       "runs/embeddings", "runs/index", vectors_per_shard=1_000_000)
   index = sharded_index.load_index("runs/index")  # Sharded or not.
 """
-import json
 import os
-import re
-import shutil
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from absl import logging
 import numpy as np
 
-from official.align import atomic_publish
 from official.align.search import embedding_shards
 from official.align.search import index as index_lib
 from official.align.search import index_files
+from official.align.search import sharded_index_files
+from official.align.search import vectors
 
-KIND = "sharded"
-SHARD_NAME_RE = re.compile(r"shard-\d{5}")
 DEFAULT_VECTORS_PER_SHARD = 1_000_000
-_OWN_KEYS = ("format_version", "kind", "count", "embed_dim", "storage",
-             "shard_kind", "shards")
 
 AnyIndex = Union[index_lib.SearchIndex, "ShardedIndex"]
-
-
-def shard_name(number: int) -> str:
-  return f"shard-{number:05d}"
 
 
 class ShardedIndex:
@@ -110,7 +90,7 @@ class ShardedIndex:
 
   @property
   def kind(self) -> str:
-    return KIND
+    return sharded_index_files.KIND
 
   @property
   def shards(self) -> List[index_lib.SearchIndex]:
@@ -139,9 +119,9 @@ class ShardedIndex:
     return self._ids
 
   @property
-  def embeddings(self) -> index_lib.RowView:
+  def embeddings(self) -> vectors.RowView:
     """float32 rows by global row number, read from their shards."""
-    return index_lib.RowView(self._rows, len(self), self.embed_dim)
+    return vectors.RowView(self._rows, len(self), self.embed_dim)
 
   def _rows(self, rows: np.ndarray) -> np.ndarray:
     out = np.empty([len(rows), self.embed_dim], np.float32)
@@ -196,9 +176,9 @@ class ShardedIndex:
 
   def manifest(self, shard_manifest_sha256: Sequence[str]) -> Dict[str, Any]:
     """What `save` writes to manifest.json."""
-    return _manifest([len(s) for s in self._shards], shard_manifest_sha256,
-                     self.embed_dim, self.storage, self.shard_kind,
-                     self._metadata)
+    return sharded_index_files.build_manifest(
+        [len(s) for s in self._shards], shard_manifest_sha256,
+        self.embed_dim, self.storage, self.shard_kind, self._metadata)
 
   def save(self, index_dir: str, overwrite: bool = False) -> None:
     """Writes every shard, then the manifest, then publishes atomically.
@@ -206,13 +186,13 @@ class ShardedIndex:
     Raises:
       FileExistsError: `index_dir` exists and not `overwrite`.
     """
-    with _Staging(index_dir, overwrite) as staging:
+    with sharded_index_files.Staging(index_dir, overwrite) as staging:
       digests = [staging.add_shard(shard) for shard in self._shards]
       staging.finish(self.manifest(digests))
 
   @classmethod
   def load(cls, index_dir: str) -> "ShardedIndex":
-    """Loads a sharded index written by `save` (checks: module doc).
+    """Loads a sharded index written by `save` (checks: `sharded_index_files`).
 
     Raises:
       FileNotFoundError: `index_dir` does not exist.
@@ -220,13 +200,14 @@ class ShardedIndex:
     """
     if not os.path.isdir(index_dir):
       raise FileNotFoundError(f"No search index directory at {index_dir}.")
-    manifest = _read_manifest(index_dir)
+    manifest = sharded_index_files.read_manifest(index_dir)
     shards = []
     for entry in manifest["shards"]:
       name = entry["name"]
       shard_dir = os.path.join(index_dir, name)
       try:
-        _check_shard_manifest(shard_dir, entry["manifest_sha256"])
+        sharded_index_files.check_shard_manifest(shard_dir,
+                                                 entry["manifest_sha256"])
         shard = index_lib.SearchIndex.load(shard_dir)
       except (FileNotFoundError, index_files.SearchIndexError) as e:
         raise index_files.SearchIndexError(
@@ -239,150 +220,14 @@ class ShardedIndex:
             f"{len(shard)} {shard.embed_dim}-d rows; the manifest says "
             f"{entry['count']} {manifest['embed_dim']}-d.")
       shards.append(shard)
-    metadata = {k: v for k, v in manifest.items() if k not in _OWN_KEYS}
+    metadata = {k: v for k, v in manifest.items()
+                if k not in sharded_index_files.OWN_KEYS}
     return cls(shards, metadata)
-
-
-def _manifest(counts: Sequence[int], digests: Sequence[str], embed_dim: int,
-              storage: str, shard_kind: str,
-              metadata: Dict[str, Any]) -> Dict[str, Any]:
-  return {
-      **metadata,
-      "format_version": index_files.FORMAT_VERSION,
-      "kind": KIND,
-      "count": int(sum(counts)),
-      "embed_dim": int(embed_dim),
-      "storage": storage,
-      "shard_kind": shard_kind,
-      "shards": [{"name": shard_name(n), "count": int(c),
-                  "manifest_sha256": d}
-                 for n, (c, d) in enumerate(zip(counts, digests))],
-  }
-
-
-class _Staging:
-  """A temporary sibling of `index_dir` that shards are saved into; on
-  `finish`, the manifest is written last and the directory replaces
-  `index_dir`. Deleted if anything fails."""
-
-  def __init__(self, index_dir: str, overwrite: bool):
-    self.index_dir = os.path.abspath(index_dir)
-    if os.path.exists(self.index_dir) and not overwrite:
-      raise FileExistsError(f"{self.index_dir} already exists (pass "
-                            "overwrite).")
-    self.path = atomic_publish.staging_path(self.index_dir)
-    self.count = 0
-
-  def __enter__(self) -> "_Staging":
-    os.makedirs(os.path.dirname(self.index_dir), exist_ok=True)
-    os.makedirs(self.path)
-    return self
-
-  def add_shard(self, shard: index_lib.SearchIndex) -> str:
-    """Saves the next shard; returns the sha256 of its manifest."""
-    shard_dir = os.path.join(self.path, shard_name(self.count))
-    shard.save(shard_dir)
-    self.count += 1
-    return index_files.sha256(os.path.join(shard_dir, index_files.MANIFEST))
-
-  def finish(self, manifest: Dict[str, Any]) -> None:
-    with open(os.path.join(self.path, index_files.MANIFEST), "w",
-              encoding="utf-8") as f:
-      json.dump(manifest, f, indent=2, sort_keys=True)
-    atomic_publish.replace_dir(self.path, self.index_dir)
-
-  def __exit__(self, exc_type, exc, tb):
-    if exc_type is not None:
-      shutil.rmtree(self.path, ignore_errors=True)
-    return False
-
-
-def _read_manifest(index_dir: str) -> Dict[str, Any]:
-  """The top manifest, its types and the directory's entries checked."""
-  path = os.path.join(index_dir, index_files.MANIFEST)
-  manifest = _read_json(index_dir)
-  if manifest.get("format_version") != index_files.FORMAT_VERSION:
-    raise index_files.SearchIndexError(
-        f"{path}: format_version {manifest.get('format_version')!r}, "
-        f"expected {index_files.FORMAT_VERSION}.")
-  shards = manifest.get("shards")
-  if (not isinstance(shards, list) or not shards or not all(
-      isinstance(s, dict) and isinstance(s.get("name"), str)
-      and SHARD_NAME_RE.fullmatch(s["name"])
-      and isinstance(s.get("count"), int)
-      and isinstance(s.get("manifest_sha256"), str) for s in shards)):
-    raise index_files.SearchIndexError(
-        f"{path}: shards must list each shard's name (shard-NNNNN), count "
-        "and manifest_sha256.")
-  for key in ("count", "embed_dim"):
-    if not isinstance(manifest.get(key), int):
-      raise index_files.SearchIndexError(f"{path}: {key} must be an int.")
-  names = [s["name"] for s in shards]
-  if len(set(names)) != len(names):
-    raise index_files.SearchIndexError(f"{path}: a shard is listed twice.")
-  if sum(s["count"] for s in shards) != manifest["count"]:
-    raise index_files.SearchIndexError(
-        f"{path}: the shards' counts do not add up to {manifest['count']}.")
-  on_disk = sorted(os.listdir(index_dir))
-  for name in on_disk:
-    entry = os.path.join(index_dir, name)
-    if os.path.islink(entry):
-      raise index_files.SearchIndexError(
-          f"{entry} is a symbolic link; an index holds only its own files.")
-  unlisted = sorted(set(on_disk) - set(names) - {index_files.MANIFEST})
-  if unlisted:
-    raise index_files.SearchIndexError(
-        f"{index_dir} holds {unlisted[0]}, which its {index_files.MANIFEST} "
-        "does not list; refusing to load it.")
-  missing = [n for n in names if n not in on_disk]
-  if missing:
-    raise index_files.SearchIndexError(
-        f"{index_dir} is incomplete: shard {missing[0]} is missing.")
-  return manifest
-
-
-def _read_json(index_dir: str) -> Dict[str, Any]:
-  path = os.path.join(index_dir, index_files.MANIFEST)
-  if not os.path.isfile(path):
-    raise index_files.SearchIndexError(
-        f"{index_dir} is not a complete search index (no "
-        f"{index_files.MANIFEST}; build it with `python -m "
-        "official.align.search build`).")
-  try:
-    with open(path, encoding="utf-8") as f:
-      manifest = json.load(f)
-  except (OSError, ValueError) as e:
-    raise index_files.SearchIndexError(
-        f"Cannot read the search index in {index_dir}: {path}: {e}") from e
-  if not isinstance(manifest, dict):
-    raise index_files.SearchIndexError(
-        f"{path} must hold a JSON object, found {type(manifest).__name__}.")
-  return manifest
-
-
-def _check_shard_manifest(shard_dir: str, expected_sha256: str) -> None:
-  path = os.path.join(shard_dir, index_files.MANIFEST)
-  if not os.path.isfile(path):
-    raise index_files.SearchIndexError(
-        f"{shard_dir} is not a complete search index (no "
-        f"{index_files.MANIFEST}).")
-  if index_files.sha256(path) != expected_sha256:
-    raise index_files.SearchIndexError(
-        f"{path}: sha256 differs from the one the sharded index's "
-        f"{index_files.MANIFEST} lists; the shard was changed after saving.")
-
-
-def is_sharded(index_dir: str) -> bool:
-  """Whether `index_dir`'s manifest says kind "sharded" (False if absent)."""
-  try:
-    return _read_json(index_dir).get("kind") == KIND
-  except index_files.SearchIndexError:
-    return False
 
 
 def load_index(index_dir: str) -> AnyIndex:
   """`ShardedIndex.load` or `SearchIndex.load`, by the manifest's kind."""
-  if os.path.isdir(index_dir) and is_sharded(index_dir):
+  if os.path.isdir(index_dir) and sharded_index_files.is_sharded(index_dir):
     return ShardedIndex.load(index_dir)
   return index_lib.SearchIndex.load(index_dir)
 
@@ -435,7 +280,7 @@ def build_from_embedding_shards(
       **(metadata or {}),
   }
   counts, digests, kinds = [], [], set()
-  with _Staging(index_dir, overwrite) as staging:
+  with sharded_index_files.Staging(index_dir, overwrite) as staging:
     group_rows, group_ids = [], []
 
     def flush():
@@ -462,7 +307,7 @@ def build_from_embedding_shards(
         flush()
     if group_ids:
       flush()
-    staging.finish(_manifest(
+    staging.finish(sharded_index_files.build_manifest(
         counts, digests, source["embed_dim"], storage,
         kinds.pop() if len(kinds) == 1 else "mixed", metadata))
   return ShardedIndex.load(index_dir)
