@@ -30,26 +30,11 @@ Batches are dicts:
   key, text:       string [B], only with `return_text=True`.
 
 Skipped records. Bad records never stop the pipeline; each is counted under
-the first reason of `skip_counts.SKIP_REASONS` that applies:
-  unreadable_shard      records lost to framing damage (a TFRecord checksum
-                        or cut: every record from the damaged one on,
-                        counted from the shard's framing; a cut or damaged
-                        tar: one), or a shard that cannot be opened (deleted
-                        after listing: one); the path printed to stderr.
-  record_too_large      a tar member above `max_member_bytes`, or a sparse
-                        member: never extracted.
-  malformed_record      not a parsable `tf.train.Example` (or a tar sample
-                        that cannot become one).
-  missing_feature       the image or caption feature is absent.
-  invalid_utf8          the caption is not valid UTF-8.
-  empty_caption         the caption is empty or only whitespace.
-  zero_size_image       empty image bytes, or a PNG/GIF/BMP header declaring a
-                        zero width or height.
-  unknown_image_format  no JPEG/PNG/GIF/BMP/WebP magic bytes.
-  image_too_large       the header declares more than `max_pixels` pixels
-                        (times GIF frames): not decoded (a decompression
-                        bomb; the JPEG size is read anyway before decoding).
-  decode_error          the bytes fail to decode (truncated or corrupt image).
+the first reason of `skip_counts.SKIP_REASONS` that applies (each reason is
+explained there; docs/reliability.md lists every case with its test). Images
+whose header declares more than `max_pixels` pixels (times GIF frames) are
+never decoded (`image_too_large`); webdataset members above
+`max_member_bytes`, and sparse ones, are never extracted (`record_too_large`).
 Only the image bytes (the first of `FeatureKeys.image_keys` present) and the
 caption are read; optional metadata (`width`, `height`, `exif`, `url`,
 `status`, ...) is never parsed, whatever its type: the pixels decide the
@@ -68,18 +53,8 @@ Images travel as uint8 (the bilinear resize rounded to 8 bits) until batched;
 `image_preprocessing.normalize` then makes whole batches float32 (or, with
 `image_dtype="uint8"`, the consumer does it on its device).
 
-Performance. Per pair (about 500x400, 80 KB JPEG, 2-core host; CPU time of
-all threads), nearly all time is image work: the JPEG decoding of
-`decode_and_crop_jpeg` (~1.1 ms, mostly Huffman decoding, which cropping
-does not save; about what PIL needs for the same image), the 289x289
-bilinear resize + round + flip (~0.4 ms) and the float32 batch (~0.15 ms);
-reading, parsing, the batched checks, tokenizing and batching take ~0.35 ms
-together. With TensorFlow's default (malloc) CPU allocator every float32
-batch (64 MB at batch 64, above glibc's mmap threshold) is a fresh `mmap`
-whose page faults add ~1 ms of system time per pair; set
-`TF_CPU_ALLOCATOR_USE_BFC=true` in the environment of the training process
-(before TensorFlow starts) to recycle that memory instead.
-`benchmarks/input_pipeline.py` measures the pipeline.
+Performance (per-pair CPU costs, the allocator setting that saves ~1 ms
+of system time per pair): docs/training.md, "Input pipeline".
 """
 import functools
 import random as _py_random
