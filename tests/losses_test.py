@@ -69,21 +69,23 @@ def test_unknown_direction_reduction_is_rejected():
     losses.contrastive_loss(x, x, tf.constant(1.0), direction_reduction="max")
 
 
+def _replica_rows(strategy, array):
+  """Per-replica float32 values: replica r gets rows [2r, 2r + 2)."""
+  return strategy.experimental_distribute_values_from_function(
+      lambda ctx: tf.constant(
+          array[2 * ctx.replica_id_in_sync_group:
+                2 * ctx.replica_id_in_sync_group + 2], tf.float32))
+
+
 def test_replicas_see_global_negatives_with_offset_labels():
   """4 replicas x 2 rows: the mean of replica losses is the 8-row loss."""
   rng = np.random.default_rng(1)
   images, texts = _unit_rows(rng, 8, 4), _unit_rows(rng, 8, 4)
   strategy = tiny_models.mirrored_strategy(4)
 
-  def local_rows(array):
-    return strategy.experimental_distribute_values_from_function(
-        lambda ctx: tf.constant(
-            array[2 * ctx.replica_id_in_sync_group:
-                  2 * ctx.replica_id_in_sync_group + 2], tf.float32))
-
   per_replica = strategy.run(
       lambda i, t: losses.contrastive_loss(i, t, tf.constant(0.5)).loss,
-      args=(local_rows(images), local_rows(texts)))
+      args=(_replica_rows(strategy, images), _replica_rows(strategy, texts)))
   got = strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
   want, _, _ = _reference_loss(images, texts, 0.5, 0.1, "sum")
   np.testing.assert_allclose(got.numpy(), want, rtol=1e-5)
@@ -134,16 +136,10 @@ def test_sigmoid_replicas_score_every_pair_once():
   images, texts = _unit_rows(rng, 8, 4), _unit_rows(rng, 8, 4)
   strategy = tiny_models.mirrored_strategy(4)
 
-  def local_rows(array):
-    return strategy.experimental_distribute_values_from_function(
-        lambda ctx: tf.constant(
-            array[2 * ctx.replica_id_in_sync_group:
-                  2 * ctx.replica_id_in_sync_group + 2], tf.float32))
-
   per_replica = strategy.run(
       lambda i, t: losses.sigmoid_loss(i, t, tf.constant(0.2),
                                        tf.constant(-2.0)).loss,
-      args=(local_rows(images), local_rows(texts)))
+      args=(_replica_rows(strategy, images), _replica_rows(strategy, texts)))
   got = strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
   np.testing.assert_allclose(
       got.numpy(), _reference_sigmoid_loss(images, texts, 0.2, -2.0),

@@ -76,6 +76,12 @@ def _raw_records(directory, fmt):
   return records
 
 
+def _shard_pattern(directory, fmt):
+  """The glob of the shards img2dataset wrote in `directory`."""
+  return os.path.join(directory,
+                      "*.tfrecord" if fmt == "tfrecord" else "*.tar")
+
+
 def _read_all(pattern, fmt, vocab, batch_size=4):
   reader = input_reader.InputReader(
       pattern, batch_size, is_training=False, vocab_file=vocab, seq_length=8,
@@ -106,8 +112,7 @@ def test_img2dataset_shards_are_read_exactly(corpus, fmt, reencode):
       expected_texts.append(caption)
     else:
       expected_counts[reason] += 1
-  ext = "tfrecord" if fmt == "tfrecord" else "tar"
-  texts, counts = _read_all(os.path.join(directory, f"*.{ext}"), fmt, vocab)
+  texts, counts = _read_all(_shard_pattern(directory, fmt), fmt, vocab)
   # Exactly the pairs that should survive, captions byte-identical.
   assert sorted(texts) == sorted(expected_texts)
   assert counts == {r: expected_counts[r] for r in skip_counts.SKIP_REASONS}
@@ -164,9 +169,8 @@ def test_search_collection_reads_img2dataset_shards(corpus, fmt, reencode):
   outputs, rows, _ = corpus
   directory = outputs[(fmt, reencode)]
   written = _raw_records(directory, fmt)
-  ext = "tfrecord" if fmt == "tfrecord" else "tar"
   files, detected = collection.list_collection(
-      os.path.join(directory, f"*.{ext}"))
+      _shard_pattern(directory, fmt))
   assert detected == fmt
   skipped = collection.SkipCounter()
   items = list(collection.iterate_items(files, fmt, skipped))
@@ -186,10 +190,9 @@ def test_build_vocab_reads_img2dataset_shards(corpus, fmt, reencode):
   outputs, rows, _ = corpus
   directory = outputs[(fmt, reencode)]
   written = _raw_records(directory, fmt)
-  ext = "tfrecord" if fmt == "tfrecord" else "tar"
   skipped = collections.Counter()
   vocab = build_vocab.learn_vocab(
-      os.path.join(directory, f"*.{ext}"), vocab_size=200, skipped=skipped,
+      _shard_pattern(directory, fmt), vocab_size=200, skipped=skipped,
       learn_params={"lower_thresh": 1})
   # Captions only: the blank ones are left out, counted; images never read.
   blank = sum(rows[url].caption_reason == "empty_caption"

@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from official.align.modeling import align_model
+from official.align.serving import portable_files
 
 IMAGE_MODEL = "image_encoder.onnx"
 TEXT_MODEL = "text_encoder.onnx"
@@ -95,19 +96,12 @@ def export_onnx(export_dir: str, output_dir: str,
   Returns:
     {file name: size in bytes}.
   """
-  unknown = set(models) - set(MODELS)
-  if unknown:
-    raise ValueError(f"Unknown models {sorted(unknown)}; choose from "
-                     f"{MODELS}.")
   sources = {IMAGE_MODEL: ("image_encoder", "serving_default"),
              TEXT_MODEL: ("text_encoder", TEXT_SIGNATURE)}
-  tf.io.gfile.makedirs(output_dir)
-  sizes = {}
-  for name in models:
+
+  def build(name: str) -> bytes:
     module, signature = sources[name]
-    data = _convert_signature(os.path.join(export_dir, module),
+    return _convert_signature(os.path.join(export_dir, module),
                               signature).SerializeToString()
-    with tf.io.gfile.GFile(os.path.join(output_dir, name), "wb") as f:
-      f.write(data)
-    sizes[name] = len(data)
-  return sizes
+
+  return portable_files.write_model_files(output_dir, models, MODELS, build)

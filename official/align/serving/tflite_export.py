@@ -39,6 +39,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from official.align.modeling import align_model
+from official.align.serving import portable_files
 
 IMAGE_MODEL = "image_encoder.tflite"
 IMAGE_MODEL_INT8 = "image_encoder_int8.tflite"
@@ -219,10 +220,6 @@ def export_tflite(export_dir: str, output_dir: str,
   Returns:
     {file name: size in bytes}.
   """
-  unknown = set(models) - set(MODELS)
-  if unknown:
-    raise ValueError(f"Unknown models {sorted(unknown)}; choose from "
-                     f"{MODELS}.")
   preprocessing = None
   if TEXT_MODEL in models or TEXT_MODEL_INT8 in models:
     preprocessing = read_text_preprocessing(export_dir)
@@ -234,11 +231,5 @@ def export_tflite(export_dir: str, output_dir: str,
       TEXT_MODEL_INT8: lambda: convert_text_encoder(
           export_dir, int8=True, preprocessing=preprocessing),
   }
-  tf.io.gfile.makedirs(output_dir)
-  sizes = {}
-  for name in models:
-    flatbuffer = builders[name]()
-    with tf.io.gfile.GFile(os.path.join(output_dir, name), "wb") as f:
-      f.write(flatbuffer)
-    sizes[name] = len(flatbuffer)
-  return sizes
+  return portable_files.write_model_files(output_dir, models, MODELS,
+                                          lambda name: builders[name]())
